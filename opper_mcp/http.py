@@ -1,0 +1,128 @@
+"""The streamable-HTTP ASGI app: Host/Origin checks, inbound bearer auth, /healthz, the MCP endpoint."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opper_mcp import __version__
+from opper_mcp.settings import Settings, is_loopback
+
+log = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _with_ports(values: tuple[str, ...]) -> list[str]:
+    """`example.com` also admits `example.com:<any port>`."""
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        if not value.endswith(":*") and not value.rsplit(":", 1)[-1].isdigit():
+            out.append(f"{value}:*")
+    return out
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Always on: loopback names by default, exactly the configured names otherwise."""
+    hosts = settings.allowed_hosts or (LOOPBACK_HOSTS if is_loopback(settings.host) else ())
+    origins = settings.allowed_origins or tuple(f"http://{h}" for h in hosts if h in LOOPBACK_HOSTS)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=_with_ports(tuple(hosts)),
+        allowed_origins=_with_ports(tuple(origins)),
+    )
+
+
+class Guard:
+    """Host/Origin validation, then bearer auth, before a request reaches the MCP endpoint."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.security = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        refused = await self.security.validate_request(request, is_post=False) or self._check_auth(request)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check_auth(self, request: Request) -> Response | None:
+        mode = self.settings.auth_mode
+        if mode == "none":
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _unauthorized("missing bearer token", "invalid_request")
+        if mode == "token":
+            expected = self.settings.http_token.get_secret_value() if self.settings.http_token else ""
+            if not hmac.compare_digest(token.encode(), expected.encode()):
+                return _unauthorized("invalid bearer token", "invalid_token")
+        return None
+
+
+def _unauthorized(message: str, error: str) -> Response:
+    return JSONResponse(
+        {"error": error, "error_description": message},
+        status_code=401,
+        headers={"WWW-Authenticate": f'Bearer realm="opper-mcp", error="{error}", error_description="{message}"'},
+    )
+
+
+def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
+    security = transport_security(settings)
+    mcp_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=security,
+        max_request_body_size=settings.max_body_bytes,
+        host=settings.host,
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__, "tools": len(settings.tools)})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with server.session_manager.run():
+            yield
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=mcp_app)],
+        lifespan=lifespan,
+    )
+    app.add_middleware(Guard, settings=settings, security=security)
+    return app
+
+
+async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        build_http_app(server, settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()

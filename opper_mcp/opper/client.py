@@ -1,0 +1,308 @@
+"""OpperClient: one shared httpx2 connection pool, auth, retries, error mapping, SSE streams.
+
+Knows nothing about MCP. Tools hold an `OpperClient`; in pass-through HTTP mode each caller
+gets `client.with_key(their_key)`, a view that shares the pool but never the process key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx2
+from pydantic import SecretStr
+
+from opper_mcp import __version__
+from opper_mcp.opper.errors import (
+    MissingKeyError,
+    OpperAPIError,
+    OpperConnectionError,
+    OpperError,
+    OpperTimeoutError,
+    api_error,
+    redact,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES_GET = frozenset({429, 502, 503, 504})
+# A POST answered with these was refused before any work was done, so re-sending is safe.
+RETRY_STATUSES_POST = frozenset({429, 503})
+MAX_RETRY_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    max_retries: int = 3
+    backoff_base_s: float = 0.5
+
+
+class _Pool:
+    """The lazily created `httpx2.AsyncClient` shared by every key view."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self._client: httpx2.AsyncClient | None = None
+
+    def get(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            cfg = self.config
+            self._client = httpx2.AsyncClient(
+                base_url=cfg.base_url,
+                timeout=httpx2.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
+                headers={"User-Agent": f"opper-mcp/{__version__}", "Accept": "application/json"},
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30),
+                follow_redirects=True,  # Opper answers legacy /v3/beta/tools/* with a 307
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+
+@dataclass
+class ApiResponse:
+    data: Any
+    headers: httpx2.Headers
+    status: int
+
+
+class SSEStream:
+    """Parsed JSON events of one SSE response; `[DONE]` ends it."""
+
+    def __init__(self, response: httpx2.Response, secrets: list[str]) -> None:
+        self.response = response
+        self.headers = response.headers
+        self._secrets = secrets
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        content_type = self.headers.get("content-type", "")
+        try:
+            if "text/event-stream" not in content_type:
+                # Some gateways ignore `stream: true`; treat a plain JSON body as one event.
+                body = await self.response.aread()
+                yield _json_object(body.decode("utf-8", "replace"), self.response.status_code)
+                return
+            async for sse in httpx2.EventSource(self.response):
+                data = sse.data.strip()
+                if not data:
+                    continue
+                if data == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    log.debug("skipping non-JSON SSE data: %.200s", data)
+                    continue
+                if isinstance(event, dict):
+                    yield event
+        except httpx2.TimeoutException as exc:
+            raise OpperTimeoutError(
+                "Opper stopped sending data mid-stream (read timeout)", hint="retry, or raise --timeout"
+            ) from exc
+        except httpx2.TransportError as exc:
+            raise OpperConnectionError(
+                redact(f"the stream from Opper was cut off: {exc or type(exc).__name__}", self._secrets),
+                hint="retry the call",
+            ) from exc
+
+
+def _json_object(text: str, status: int) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        snippet = " ".join(text.split())[:200]
+        raise OpperError(
+            f"Opper answered HTTP {status} with a body that is not JSON: {snippet!r}",
+            hint="this is usually a proxy or outage page; retry shortly",
+        ) from None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpperClient:
+    """Typed-agnostic REST access: JSON requests and SSE streams with retries and clean errors."""
+
+    def __init__(self, config: ClientConfig, api_key: SecretStr | None = None, *, _pool: _Pool | None = None):
+        self.config = config
+        self.api_key = api_key
+        self._pool = _pool or _Pool(config)
+
+    def with_key(self, api_key: SecretStr | None) -> OpperClient:
+        """A view on the same connection pool that authenticates with another key."""
+        return OpperClient(self.config, api_key, _pool=self._pool)
+
+    @property
+    def has_key(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value())
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()] if self.api_key is not None else []
+
+    def _headers(self, extra: Mapping[str, str] | None, *, auth: bool, required: bool) -> dict[str, str]:
+        headers = dict(extra or {})
+        if auth and self.has_key:
+            assert self.api_key is not None
+            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        elif auth and required:
+            raise MissingKeyError(
+                "this tool needs an Opper API key and none is set",
+                hint="set OPPER_API_KEY in the MCP server's environment (get a key at https://platform.opper.ai)",
+            )
+        return headers
+
+    def _may_retry(self, method: str, attempt: int) -> bool:
+        return attempt < self.config.max_retries
+
+    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, MAX_RETRY_AFTER_S)
+        else:
+            delay = self.config.backoff_base_s * (2**attempt)
+            delay += random.uniform(0, delay / 2)
+        await anyio.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: dict[str, str],
+        stream: bool,
+    ) -> httpx2.Response:
+        """Send with bounded retries; returns a response with a success status (or raises)."""
+        client = self._pool.get()
+        retry_statuses = RETRY_STATUSES_GET if method == "GET" else RETRY_STATUSES_POST
+        attempt = 0
+        while True:
+            request = client.build_request(method, path, params=params, json=json_body, headers=headers)
+            try:
+                response = await client.send(request, stream=stream)
+            except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
+                # Never reached Opper: safe to retry for every method.
+                if self._may_retry(method, attempt):
+                    log.info("%s %s: %s, retrying (%d)", method, path, type(exc).__name__, attempt + 1)
+                    await self._backoff(attempt, None)
+                    attempt += 1
+                    continue
+                raise OpperConnectionError(
+                    f"cannot reach Opper at {self.config.base_url} ({type(exc).__name__}) "
+                    f"after {attempt + 1} attempt(s)",
+                    hint="check the network and OPPER_BASE_URL",
+                ) from exc
+            except httpx2.TimeoutException as exc:
+                if method == "GET" and self._may_retry(method, attempt):
+                    await self._backoff(attempt, None)
+                    attempt += 1
+                    continue
+                raise OpperTimeoutError(
+                    f"Opper did not answer {method} {path} within {self.config.timeout_s:g} s",
+                    hint="retry, or raise the timeout with --timeout / OPPER_MCP_TIMEOUT",
+                ) from exc
+            except httpx2.TransportError as exc:
+                # The request may have reached Opper: only idempotent GETs are re-sent.
+                if method == "GET" and self._may_retry(method, attempt):
+                    await self._backoff(attempt, None)
+                    attempt += 1
+                    continue
+                raise OpperConnectionError(
+                    redact(f"connection to Opper failed during {method} {path}: {type(exc).__name__}",
+                           self._secrets()),
+                    hint="retry the call" if method == "GET" else
+                    "the request may or may not have been processed; check list_traces before retrying",
+                ) from exc
+
+            status = response.status_code
+            if status < 400:
+                return response
+            body = (await response.aread()).decode("utf-8", "replace")
+            await response.aclose()
+            if status in retry_statuses and self._may_retry(method, attempt):
+                delay = retry_after_seconds(response.headers.get("retry-after"))
+                log.info("%s %s: HTTP %d, retrying (%d)", method, path, status, attempt + 1)
+                await self._backoff(attempt, delay)
+                attempt += 1
+                continue
+            error = api_error(status, redact(body, self._secrets()))
+            if status in retry_statuses and attempt:
+                error.hint = f"still HTTP {status} after {attempt} retr{'y' if attempt == 1 else 'ies'}; " + (
+                    error.hint or "try again later"
+                )
+            raise error
+
+    # ---- public ---------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        auth_required: bool = True,
+    ) -> ApiResponse:
+        """One JSON request. `auth_required=False` sends the key if there is one (public endpoints)."""
+        hdrs = self._headers(headers, auth=auth, required=auth_required)
+        response = await self._send(method, path, params=params, json_body=json_body, headers=hdrs, stream=False)
+        return ApiResponse(_json_object(response.text, response.status_code), response.headers, response.status_code)
+
+    async def get_text(
+        self, path: str, *, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, str, httpx2.Headers]:
+        """GET a text document (the spec); 304 is returned, not raised."""
+        hdrs = self._headers(headers, auth=False, required=False)
+        response = await self._send("GET", path, params=None, json_body=None, headers=hdrs, stream=False)
+        return response.status_code, response.text, response.headers
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, json_body: Any, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[SSEStream]:
+        """POST with `stream: true`; closing the context closes the upstream connection at once."""
+        hdrs = self._headers(headers, auth=True, required=True)
+        hdrs["Accept"] = "text/event-stream"
+        response = await self._send("POST", path, params=None, json_body=json_body, headers=hdrs, stream=True)
+        try:
+            yield SSEStream(response, self._secrets())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+
+
+__all__ = ["ApiResponse", "ClientConfig", "OpperAPIError", "OpperClient", "SSEStream"]

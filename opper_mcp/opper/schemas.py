@@ -1,0 +1,168 @@
+"""Pydantic models of the Opper responses we read.
+
+`extra="allow"` everywhere and optional fields throughout: the live API grows faster than
+its published spec (API-CONTRACT §7), and a new field must never break a tool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# ---- /v3/models ---------------------------------------------------------------------------
+
+
+class Pricing(Open):
+    input: list[float] = Field(default_factory=list)
+    output: list[float] = Field(default_factory=list)
+    thresholds: list[int] = Field(default_factory=list)
+
+
+class ModelInfo(Open):
+    id: str
+    type: str = ""
+    provider: str = ""
+    name: str = ""
+    description: str = ""
+    capabilities: list[str] = Field(default_factory=list)
+    context_window: int | None = None
+    aliases: list[str] = Field(default_factory=list)
+    model: str | None = None
+    pooled: bool | None = None
+    retired_at: str | None = None
+    pricing: Pricing | None = None
+
+
+class ModelsPage(Open):
+    models: list[ModelInfo] = Field(default_factory=list)
+    total: int = 0
+    offset: int = 0
+    limit: int = 0
+
+
+# ---- /v3/compat/chat/completions ----------------------------------------------------------
+
+
+class Usage(Open):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost: float | None = None
+    opper: dict[str, Any] | None = None
+    server_tool_use: dict[str, Any] | None = None
+
+    def opper_cost(self) -> float | None:
+        cost = (self.opper or {}).get("cost")
+        if isinstance(cost, dict) and isinstance(cost.get("total"), int | float):
+            return float(cost["total"])
+        return None
+
+
+# ---- /v3/roundtable -----------------------------------------------------------------------
+
+
+class RoundtableUsage(Open):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+class RoundtableModelResult(Open):
+    index: int | None = None
+    model: str = ""
+    data: Any = None
+    duration_ms: int | None = None
+    cost: float | None = None
+    error: str | None = None
+    usage: RoundtableUsage | None = None
+
+
+class RoundtableMeta(Open):
+    resolution: str | None = None
+    models_used: list[str] = Field(default_factory=list)
+    total_cost: float | None = None
+    total_duration_ms: int | None = None
+    summary_model: str | None = None
+    trace_uuid: str | None = None
+
+
+class RoundtableResponse(Open):
+    id: str | None = None
+    data: Any = None
+    meta: RoundtableMeta = Field(default_factory=RoundtableMeta)
+    model_results: list[RoundtableModelResult] = Field(default_factory=list)
+
+
+# ---- /v3/tools/web/* ----------------------------------------------------------------------
+
+
+class WebSearchResult(Open):
+    title: str = ""
+    url: str = ""
+    snippet: str = ""
+    published_at: str | None = None
+
+
+class WebSearchResponse(Open):
+    results: list[WebSearchResult] = Field(default_factory=list)
+
+
+class WebFetchResponse(Open):
+    url: str = ""
+    title: str = ""
+    content: str = ""
+
+
+# ---- /v3/traces ---------------------------------------------------------------------------
+
+
+class Span(Open):
+    id: str
+    trace_id: str | None = None
+    parent_id: str | None = None
+    name: str = ""
+    type: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: int | None = None
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    meta: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Trace(Open):
+    id: str
+    name: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: int | None = None
+    span_count: int | None = None
+    spans: list[Span] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TraceSummary(Open):
+    id: str
+    name: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: int | None = None
+    span_count: int | None = None
+
+
+def unwrap_data(payload: Any) -> Any:
+    """`GET /v3/traces/{id}` wraps its object in `data`; older readers expect it flat."""
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict) and "id" not in payload:
+        return payload["data"]
+    return payload

@@ -1,0 +1,112 @@
+"""build_server(settings) -> MCPServer: the lifespan owns the clients, the tools are registered here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
+
+from opper_mcp import __version__
+from opper_mcp.opper.client import ClientConfig, OpperClient
+from opper_mcp.settings import Settings
+from opper_mcp.spec.store import SpecStore
+from opper_mcp.tools import models, spec, traces
+from opper_mcp.tools.catalog import ModelCatalog
+from opper_mcp.tools.errors import guarded
+from opper_mcp.tools.state import AppState
+
+INSTRUCTIONS = """\
+Opper is an LLM gateway to 300+ models. Use these tools to:
+- find a model id: list_models (filters; include=pricing for prices);
+- ask another model, optionally with JSON-schema output or web search: chat (continue with conversation_id);
+- get several models' opinions at once: roundtable;
+- search or read the web without a model: web_search, web_fetch;
+- answer questions about Opper's API: grep_spec, then read_spec on what it found;
+- inspect what a call did (spans, tokens, cost, errors): get_trace with the trace_id from chat/roundtable,
+  or list_traces.
+"""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Awaitable[Any]]
+    title: str
+    read_only: bool
+    open_world: bool
+    idempotent: bool
+
+
+def tool_specs() -> dict[str, ToolSpec]:
+    return {
+        "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True),
+        "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True),
+        "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True),
+        "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True),
+        "list_traces": ToolSpec(traces.list_traces, "List Opper traces", True, False, True),
+    }
+
+
+def enabled_tools(settings: Settings) -> list[str]:
+    """The allow-listed tools, in the stable order of TOOL_NAMES."""
+    specs = tool_specs()
+    return [name for name in settings.tools if name in specs]
+
+
+def build_state(settings: Settings) -> AppState:
+    """Construct (but do not start) everything the tools share. No network, no files."""
+    opper = OpperClient(
+        ClientConfig(
+            base_url=settings.base_url,
+            timeout_s=settings.timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            max_retries=settings.max_retries,
+        ),
+        None if settings.auth_mode == "passthrough" else settings.api_key,
+    )
+    return AppState(
+        settings=settings,
+        opper=opper,
+        catalog=ModelCatalog(ttl_s=settings.models_ttl_s),
+        spec=SpecStore(spec.spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
+    )
+
+
+def build_server(settings: Settings, state: AppState | None = None) -> MCPServer[AppState]:
+    app_state = state or build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        try:
+            yield app_state
+        finally:
+            await app_state.opper.aclose()
+
+    server: MCPServer[AppState] = MCPServer(
+        "opper-mcp",
+        title="Opper",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://opper.ai",
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    specs = tool_specs()
+    for name in enabled_tools(settings):
+        ts = specs[name]
+        server.add_tool(
+            guarded(ts.fn),
+            name=name,
+            title=ts.title,
+            annotations=ToolAnnotations(
+                title=ts.title,
+                read_only_hint=ts.read_only,
+                destructive_hint=False,
+                idempotent_hint=ts.idempotent,
+                open_world_hint=ts.open_world,
+            ),
+        )
+    return server

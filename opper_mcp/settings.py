@@ -1,0 +1,144 @@
+"""Runtime configuration: environment first (what MCP client configs pass), flags on top."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_BASE_URL = "https://api.opper.ai"
+TOOL_NAMES = (
+    "list_models",
+    "chat",
+    "roundtable",
+    "web_search",
+    "web_fetch",
+    "grep_spec",
+    "read_spec",
+    "get_trace",
+    "list_traces",
+)
+READ_ONLY_TOOLS = frozenset({"list_models", "grep_spec", "read_spec", "get_trace", "list_traces"})
+
+AuthMode = Literal["none", "token", "passthrough"]
+Transport = Literal["stdio", "http"]
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("opper-mcp", appauthor=False)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseModel):
+    """Everything the server needs to run. Built once by the CLI; immutable afterwards."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    cache_dir: Path | None = None
+    tools: tuple[str, ...] = TOOL_NAMES
+    models_ttl_s: float = Field(default=600.0, ge=0)
+    spec_ttl_s: float = Field(default=300.0, ge=0)
+    # HTTP transport
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    auth_mode: AuthMode = "none"
+    http_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_base(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"OPPER_BASE_URL must start with http:// or https://, got {value!r}")
+        if value.endswith("/v3"):
+            value = value[: -len("/v3")]
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(TOOL_NAMES))
+        if unknown:
+            raise ValueError(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOL_NAMES)}")
+        return tuple(name for name in TOOL_NAMES if name in value)
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or default_cache_dir()
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in output or logs."""
+        return [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
+
+    def check_http(self) -> None:
+        """Refuse HTTP configurations that would be unsafe, with a message that says what to do."""
+        if not is_loopback(self.host) and not self.allowed_hosts:
+            raise ValueError(
+                f"refusing to bind {self.host}: a non-loopback address needs --allowed-hosts "
+                "(the Host names clients use), or DNS-rebinding protection would be off"
+            )
+        if self.auth_mode == "token" and self.http_token is None:
+            raise ValueError("--auth token needs OPPER_MCP_HTTP_TOKEN (or --http-token-file)")
+        if self.auth_mode == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to serve {self.host} without inbound auth: use --auth token or --auth passthrough"
+            )
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Settings fields read from the environment (unset variables are left out)."""
+    env = os.environ if env is None else env
+    found: dict[str, object] = {}
+    table = {
+        "OPPER_API_KEY": "api_key",
+        "OPPER_BASE_URL": "base_url",
+        "OPPER_MCP_TIMEOUT": "timeout_s",
+        "OPPER_MCP_RETRIES": "max_retries",
+        "OPPER_MCP_CACHE_DIR": "cache_dir",
+        "OPPER_MCP_HOST": "host",
+        "OPPER_MCP_PORT": "port",
+        "OPPER_MCP_AUTH": "auth_mode",
+        "OPPER_MCP_HTTP_TOKEN": "http_token",
+        "OPPER_MCP_LOG_LEVEL": "log_level",
+        "OPPER_MCP_MAX_BODY_BYTES": "max_body_bytes",
+    }
+    for var, field in table.items():
+        value = env.get(var, "").strip()
+        if value:
+            found[field] = value.upper() if field == "log_level" else value
+    for var, field in {
+        "OPPER_MCP_TOOLS": "tools",
+        "OPPER_MCP_ALLOWED_HOSTS": "allowed_hosts",
+        "OPPER_MCP_ALLOWED_ORIGINS": "allowed_origins",
+    }.items():
+        if env.get(var, "").strip():
+            found[field] = _split(env[var])
+    return found

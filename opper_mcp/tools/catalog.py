@@ -1,0 +1,122 @@
+"""The model catalogue: every page of `GET /v3/models`, cached in memory with a TTL.
+
+Filtering happens locally on the cached list, so paging through results, close-match
+suggestions for unknown model ids and repeated calls cost no extra requests.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import anyio
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.opper.errors import MissingKeyError
+from opper_mcp.opper.schemas import ModelInfo, ModelsPage
+
+PAGE_SIZE = 500
+MAX_PAGES = 50  # 25,000 models: a bound, not an expectation
+UPSTREAM_INCLUDES = ("maker", "benchmarks", "route", "policy")
+KEYED_INCLUDES = frozenset({"route", "policy"})
+
+
+@dataclass
+class _Entry:
+    models: list[ModelInfo]
+    fetched_at: float
+
+
+class ModelCatalog:
+    """TTL cache of the full catalogue, one entry per (upstream include set, key if it matters)."""
+
+    def __init__(self, ttl_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[tuple[tuple[str, ...], str], _Entry] = {}
+        self._lock = anyio.Lock()
+
+    async def models(self, opper: OpperClient, include: Iterable[str] = ()) -> list[ModelInfo]:
+        upstream = tuple(sorted({i for i in include if i in UPSTREAM_INCLUDES}))
+        keyed = KEYED_INCLUDES.intersection(upstream)
+        if keyed and not opper.has_key:
+            raise MissingKeyError(
+                f"include={','.join(sorted(keyed))} needs an Opper API key",
+                hint="set OPPER_API_KEY, or drop route/policy (maker and benchmarks are public)",
+            )
+        cache_key = (upstream, _key_id(opper) if keyed else "")
+        async with self._lock:
+            entry = self._entries.get(cache_key)
+            if entry is None or self._clock() - entry.fetched_at > self.ttl_s:
+                entry = _Entry(await _fetch_all(opper, upstream), self._clock())
+                self._entries[cache_key] = entry
+            return entry.models
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _key_id(opper: OpperClient) -> str:
+    secret = opper.api_key.get_secret_value() if opper.api_key else ""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+async def _fetch_all(opper: OpperClient, include: tuple[str, ...]) -> list[ModelInfo]:
+    models: list[ModelInfo] = []
+    params: dict[str, str | int] = {"limit": PAGE_SIZE}
+    if include:
+        params["include"] = ",".join(include)
+    for _ in range(MAX_PAGES):
+        params["offset"] = len(models)
+        response = await opper.request("GET", "/v3/models", params=params, auth_required=bool(include))
+        page = ModelsPage.model_validate(response.data or {})
+        models.extend(page.models)
+        if not page.models or len(models) >= page.total:
+            break
+    return models
+
+
+def matches(
+    model: ModelInfo,
+    *,
+    query: str | None = None,
+    type: str | None = None,
+    provider: str | None = None,
+    capabilities: Iterable[str] = (),
+) -> bool:
+    """The same filters Opper applies server-side, run on the cached list."""
+    if type and model.type.lower() != type.lower():
+        return False
+    if provider and model.provider.lower() != provider.lower():
+        return False
+    have = {c.lower() for c in model.capabilities}
+    if any(c.lower() not in have for c in capabilities):
+        return False
+    if query:
+        haystack = " ".join([model.id, model.name, model.description, *model.aliases]).lower()
+        return all(word in haystack for word in query.lower().split())
+    return True
+
+
+def known_ids(models: Iterable[ModelInfo]) -> set[str]:
+    """Every string Opper accepts as `model`: ids, pool names and aliases."""
+    ids: set[str] = set()
+    for m in models:
+        ids.add(m.id)
+        ids.update(m.aliases)
+        if m.model:
+            ids.add(m.model)
+    return ids
+
+
+def close_matches(name: str, models: Iterable[ModelInfo], n: int = 5) -> list[str]:
+    """Suggestions for a model id that Opper did not recognise."""
+    ids = sorted(known_ids(models))
+    found = difflib.get_close_matches(name, ids, n=n, cutoff=0.5)
+    if len(found) < n:
+        tail = name.rsplit("/", 1)[-1].lower()
+        found += [i for i in ids if tail and tail in i.lower() and i not in found][: n - len(found)]
+    return found[:n]

@@ -1,0 +1,50 @@
+"""Turn every failure into a `ToolError` the model can act on.
+
+mcp 2.3 hides the text of any other exception ("Error executing tool x"), so each tool is
+wrapped with `guarded`: Opper errors keep their message and hint, bugs are logged with a
+traceback and reported as what they are.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+from opper_mcp.opper.errors import OpperError
+
+log = logging.getLogger("opper_mcp.tools")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Wrap a tool coroutine so that nothing but a `ToolError` escapes it."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except OpperError as exc:
+            raise ToolError(str(exc)) from exc
+        except ValidationError as exc:
+            log.warning("%s: unexpected response shape: %s", fn.__name__, exc)
+            raise ToolError(
+                f"Opper sent a response opper-mcp could not read ({exc.error_count()} problem(s), "
+                f"first: {exc.errors()[0]['msg']}); retry, and report it if it persists"
+            ) from exc
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", fn.__name__)
+            raise ToolError(
+                f"internal error in {fn.__name__}: {type(exc).__name__}: {exc} "
+                "(a bug in opper-mcp; the server is still running, other calls work)"
+            ) from exc
+
+    return wrapper

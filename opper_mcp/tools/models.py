@@ -1,0 +1,111 @@
+"""list_models: the live Opper catalogue, filtered, compact by default, paged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from opper_mcp.opper.schemas import ModelInfo
+from opper_mcp.tools.catalog import matches
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+Include = Literal[
+    "description", "pricing", "params", "compliance", "aliases", "maker", "benchmarks", "route", "policy"
+]
+
+
+class ModelRow(BaseModel):
+    id: str
+    type: str
+    context_window: int | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    input_usd_per_1m: float | None = Field(None, description="USD per 1M input tokens (first tier)")
+    output_usd_per_1m: float | None = Field(None, description="USD per 1M output tokens (first tier)")
+    details: dict[str, Any] | None = Field(None, description="Blocks asked for with `include`")
+
+
+class ModelList(BaseModel):
+    total: int = Field(description="Models matching the filters")
+    offset: int
+    models: list[ModelRow]
+    next_offset: int | None = Field(None, description="Pass as `offset` for the next page")
+    note: str | None = None
+
+
+def per_million(prices: list[float] | None) -> float | None:
+    if not prices:
+        return None
+    return round(prices[0] * 1_000_000, 6)
+
+
+def to_row(model: ModelInfo, include: Sequence[str]) -> ModelRow:
+    extra = model.model_extra or {}
+    details: dict[str, Any] = {}
+    for block in include:
+        if block == "description":
+            details["name"] = model.name
+            details["provider"] = model.provider
+            details["description"] = model.description
+        elif block == "aliases":
+            details["aliases"] = model.aliases
+            if model.model:
+                details["pool"] = model.model
+        elif block == "pricing" and model.pricing is not None:
+            details["pricing"] = model.pricing.model_dump(exclude_none=True)
+        elif block in extra and extra[block] is not None:
+            details[block] = extra[block]
+    pricing = model.pricing
+    return ModelRow(
+        id=model.id,
+        type=model.type,
+        context_window=model.context_window,
+        capabilities=model.capabilities,
+        input_usd_per_1m=per_million(pricing.input if pricing else None),
+        output_usd_per_1m=per_million(pricing.output if pricing else None),
+        details=details or None,
+    )
+
+
+async def list_models(
+    ctx: ToolContext,
+    query: Annotated[str | None, Field(description="Words to find in id, name or description", max_length=200)] = None,
+    type: Annotated[str | None, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = None,
+    provider: Annotated[str | None, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = None,
+    capability: Annotated[
+        list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10)
+    ] = None,
+    include: Annotated[
+        list[Include] | None, Field(description="Extra blocks per row; route and policy need a key")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=200)] = 50,
+    offset: Annotated[int, Field(ge=0)] = 0,
+) -> Annotated[CallToolResult, ModelList]:
+    """List Opper's models (live catalogue, cached 10 min). Compact rows: id, type, context window,
+    capabilities, USD per 1M tokens. Use `include` for more per row."""
+    state = app_state(ctx)
+    blocks = list(dict.fromkeys(include or []))
+    catalogue = await state.catalog.models(opper_for(ctx), blocks)
+    found = [
+        m
+        for m in catalogue
+        if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
+    ]
+    rows: list[ModelRow] = []
+    result = ModelList(total=len(found), offset=offset, models=rows)
+    size = json_size(result)
+    for model in found[offset : offset + limit]:
+        row = to_row(model, blocks)
+        size += json_size(row) + 1
+        if size > OUTPUT_BUDGET_CHARS and rows:
+            result.note = f"cut at {len(rows)} rows to fit the output budget; page on with next_offset"
+            break
+        rows.append(row)
+    end = offset + len(rows)
+    result.next_offset = end if end < len(found) else None
+    if not found:
+        result.note = "no model matches these filters; try fewer filters or a shorter query"
+    return respond(result)

@@ -1,0 +1,80 @@
+"""grep_spec and read_spec: Opper's live OpenAPI spec, searched and read piece by piece."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from opper_mcp.spec.read import ReadResult, SpecTargetError, read
+from opper_mcp.spec.store import SpecResponse, SpecSnapshot
+from pydantic import Field
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.spec.grep import GrepResult, SpecPatternError, grep
+from opper_mcp.tools.result import respond
+from opper_mcp.tools.state import ToolContext, app_state
+
+SPEC_PATH = "/v3/openapi.yaml"
+
+
+def spec_fetcher(opper: OpperClient):  # type: ignore[no-untyped-def]
+    """The store's seam to the network: a conditional GET of the spec."""
+
+    async def fetch(etag: str | None) -> SpecResponse:
+        headers = {"If-None-Match": etag, "Accept": "application/yaml, text/yaml, */*"} if etag else None
+        status, text, response_headers = await opper.get_text(SPEC_PATH, headers=headers)
+        return SpecResponse(status=status, text=text if status == 200 else None, etag=response_headers.get("etag"))
+
+    return fetch
+
+
+class GrepSpecResult(GrepResult):
+    spec_source: str = Field(description="network, revalidated, memory or disk-offline")
+    stale: str | None = Field(None, description="Set when the copy may be out of date")
+
+
+class ReadSpecResult(ReadResult):
+    spec_source: str
+    stale: str | None = None
+
+
+async def _snapshot(ctx: ToolContext) -> SpecSnapshot:
+    return await app_state(ctx).spec.get()
+
+
+async def grep_spec(
+    ctx: ToolContext,
+    pattern: Annotated[str, Field(description="Regular expression (Python syntax)", min_length=1, max_length=500)],
+    ignore_case: bool = True,
+    context: Annotated[int, Field(ge=0, le=10, description="Lines shown before and after each match")] = 2,
+    max_matches: Annotated[int, Field(ge=1, le=100)] = 20,
+) -> Annotated[CallToolResult, GrepSpecResult]:
+    """Search Opper's live OpenAPI spec with a regex. Each match gives its line number, the enclosing
+    operation (METHOD /path, operationId) or schema, and context lines. Follow up with read_spec."""
+    snap = await _snapshot(ctx)
+    try:
+        found = grep(snap.index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
+    except SpecPatternError as exc:
+        raise ToolError(str(exc)) from exc
+    return respond(GrepSpecResult(**found.model_dump(), spec_source=snap.source, stale=snap.stale_reason))
+
+
+async def read_spec(
+    ctx: ToolContext,
+    target: Annotated[
+        str,
+        Field(
+            description="operationId, 'METHOD /path' (or just '/path'), or a schema name",
+            min_length=1,
+            max_length=300,
+        ),
+    ],
+) -> Annotated[CallToolResult, ReadSpecResult]:
+    """Read one operation or schema from Opper's live OpenAPI spec, $refs resolved, rendered compactly."""
+    snap = await _snapshot(ctx)
+    try:
+        result = read(snap.index, target)
+    except SpecTargetError as exc:
+        raise ToolError(str(exc)) from exc
+    return respond(ReadSpecResult(**result.model_dump(), spec_source=snap.source, stale=snap.stale_reason))

@@ -1,0 +1,50 @@
+"""What the server's lifespan owns and every tool reads: clients, caches, stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import SecretStr
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.settings import Settings
+from opper_mcp.tools.catalog import ModelCatalog
+
+if TYPE_CHECKING:
+    from opper_mcp.spec.store import SpecStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    opper: OpperClient
+    catalog: ModelCatalog
+    spec: SpecStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+
+ToolContext = Context[AppState]
+
+
+def app_state(ctx: ToolContext) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def opper_for(ctx: ToolContext) -> OpperClient:
+    """The client for this call: the caller's own key in pass-through mode, else the process key.
+
+    In pass-through mode the HTTP layer has already refused requests without a bearer token;
+    the token is the caller's Opper key and goes upstream as is (Opper checks it).
+    """
+    state = app_state(ctx)
+    if state.settings.auth_mode != "passthrough":
+        return state.opper
+    headers = ctx.headers or {}
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ToolError("pass-through auth: this request carried no bearer token (send your Opper API key)")
+    return state.opper.with_key(SecretStr(token.strip()))

@@ -1,0 +1,239 @@
+"""get_trace and list_traces: what Opper recorded for each call, as a compact span tree."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.opper.errors import NotFoundError
+from opper_mcp.opper.schemas import Span, Trace, TraceSummary, unwrap_data
+from opper_mcp.tools.result import clip, respond
+from opper_mcp.tools.state import ToolContext, opper_for
+
+TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+# A trace is written a moment after its call returns: retry a 404 for about 3 s in all.
+NOT_FOUND_RETRY_DELAYS_S = (0.5, 1.0, 1.5)
+
+
+class SpanRow(BaseModel):
+    id: str
+    parent_id: str | None = None
+    depth: int = Field(description="0 for root spans; children follow their parent")
+    name: str
+    type: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    duration_ms: int | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    input: str | None = Field(None, description="Truncated; get_trace(span_id=…) pages through it")
+    output: str | None = None
+    truncated: bool | None = None
+
+
+class TraceView(BaseModel):
+    id: str
+    name: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    duration_ms: int | None = None
+    span_count: int
+    total_cost_usd: float | None = None
+    spans: list[SpanRow]
+    hint: str | None = None
+
+
+class SpanDetail(BaseModel):
+    trace_id: str
+    span: SpanRow
+    field: str = Field(description="input or output")
+    offset: int
+    content: str
+    total_chars: int
+    next_offset: int | None = Field(None, description="Pass as `offset` to read on")
+
+
+class TraceRow(BaseModel):
+    id: str
+    name: str | None = None
+    status: str | None = None
+    start_time: str | None = None
+    duration_ms: int | None = None
+    span_count: int | None = None
+
+
+class TraceList(BaseModel):
+    traces: list[TraceRow]
+    total: int | None = None
+    offset: int
+    next_offset: int | None = None
+
+
+def as_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _number(meta: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if isinstance(meta.get(key), int | float):
+            return meta[key]
+    return None
+
+
+def span_row(span: Span, depth: int, io_chars: int) -> SpanRow:
+    meta = span.meta or {}
+    row = SpanRow(
+        id=span.id,
+        parent_id=span.parent_id,
+        depth=depth,
+        name=span.name,
+        type=span.type,
+        status=span.status,
+        start_time=span.start_time,
+        duration_ms=span.duration_ms,
+        model=meta.get("model") if isinstance(meta.get("model"), str) else None,
+        input_tokens=_number(meta, "input_tokens", "prompt_tokens"),
+        output_tokens=_number(meta, "output_tokens", "completion_tokens"),
+        cost_usd=_number(meta, "cost", "total_cost"),
+        error=span.error,
+    )
+    if io_chars:
+        cut = False
+        for name in ("input", "output"):
+            text = as_text(getattr(span, name))
+            if text is not None:
+                text, was_cut = clip(text, io_chars)
+                cut = cut or was_cut
+                setattr(row, name, text + ("…" if was_cut else ""))
+        row.truncated = cut or None
+    return row
+
+
+def span_tree(spans: list[Span], io_chars: int) -> list[SpanRow]:
+    """Depth-first order, children after their parent; orphans (parent not in the trace) are roots."""
+    ids = {s.id for s in spans}
+    children: dict[str | None, list[Span]] = {}
+    for span in spans:
+        parent = span.parent_id if span.parent_id in ids else None
+        children.setdefault(parent, []).append(span)
+    for group in children.values():
+        group.sort(key=lambda s: s.start_time or "")
+    rows: list[SpanRow] = []
+    seen: set[str] = set()
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            if span.id in seen:  # a cycle in parent ids: show each span once
+                continue
+            seen.add(span.id)
+            rows.append(span_row(span, depth, io_chars))
+            walk(span.id, depth + 1)
+
+    walk(None, 0)
+    return rows
+
+
+async def fetch_trace(opper: OpperClient, trace_id: str) -> Trace:
+    for delay in (*NOT_FOUND_RETRY_DELAYS_S, None):
+        try:
+            response = await opper.request("GET", f"/v3/traces/{quote(trace_id, safe='')}")
+            return Trace.model_validate(unwrap_data(response.data))
+        except NotFoundError as exc:
+            if delay is None:
+                exc.hint = "traces can take a few seconds to appear; retry shortly, or find it with list_traces"
+                raise
+            await anyio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def get_trace(
+    ctx: ToolContext,
+    trace_id: Annotated[str, Field(description="From a chat/roundtable result or list_traces", pattern=TRACE_ID)],
+    span_id: Annotated[
+        str | None, Field(description="Read one span's full input or output, paged", pattern=TRACE_ID)
+    ] = None,
+    field: Annotated[str, Field(description="With span_id: input or output", pattern="^(input|output)$")] = "output",
+    offset: Annotated[int, Field(ge=0, description="With span_id: character offset")] = 0,
+    io_chars: Annotated[int, Field(ge=0, le=4000, description="Input/output characters per span; 0 hides")] = 300,
+) -> Annotated[CallToolResult, TraceView | SpanDetail]:
+    """Show an Opper trace as a span tree: names, timings, model, tokens, cost, errors, and inputs/outputs
+    when retained. With span_id, page through one span's full input or output."""
+    trace = await fetch_trace(opper_for(ctx), trace_id)
+    if span_id is not None:
+        return respond(span_detail(trace, span_id, field, offset))
+    rows = span_tree(trace.spans, io_chars)
+    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+    view = TraceView(
+        id=trace.id,
+        name=trace.name,
+        status=trace.status,
+        start_time=trace.start_time,
+        duration_ms=trace.duration_ms,
+        span_count=trace.span_count if trace.span_count is not None else len(trace.spans),
+        total_cost_usd=round(sum(costs), 8) if costs else None,
+        spans=rows,
+    )
+    if any(r.truncated for r in rows):
+        view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
+    elif not any(r.input or r.output for r in rows) and io_chars:
+        view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
+    return respond(view)
+
+
+SPAN_PAGE_CHARS = 20_000
+
+
+def span_detail(trace: Trace, span_id: str, field: str, offset: int) -> SpanDetail:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    span = next((s for s in trace.spans if s.id == span_id), None)
+    if span is None:
+        known = ", ".join(s.id for s in trace.spans[:10]) or "none"
+        raise ToolError(f"span {span_id!r} is not in trace {trace.id}; its spans: {known}")
+    text = as_text(getattr(span, field)) or ""
+    if offset > len(text):
+        raise ToolError(f"offset {offset} is past the end: the span's {field} has {len(text)} characters")
+    page = text[offset : offset + SPAN_PAGE_CHARS]
+    end = offset + len(page)
+    return SpanDetail(
+        trace_id=trace.id,
+        span=span_row(span, 0, 0),
+        field=field,
+        offset=offset,
+        content=page,
+        total_chars=len(text),
+        next_offset=end if end < len(text) else None,
+    )
+
+
+async def list_traces(
+    ctx: ToolContext,
+    name: Annotated[str | None, Field(description="Case-insensitive substring of the name", max_length=200)] = None,
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    offset: Annotated[int, Field(ge=0)] = 0,
+) -> Annotated[CallToolResult, TraceList]:
+    """List recent Opper traces, newest first, optionally filtered by name."""
+    params: dict[str, str | int] = {"limit": limit, "offset": offset}
+    if name:
+        params["name"] = name
+    response = await opper_for(ctx).request("GET", "/v3/traces", params=params)
+    payload = response.data if isinstance(response.data, dict) else {}
+    items = payload.get("data") or payload.get("traces") or []
+    rows = [TraceRow.model_validate(TraceSummary.model_validate(i).model_dump()) for i in items]
+    meta = payload.get("meta") or {}
+    total = meta.get("total_count", meta.get("total"))
+    total = total if isinstance(total, int) else None
+    end = offset + len(rows)
+    more = (total is not None and end < total) or (total is None and len(rows) == limit)
+    return respond(TraceList(traces=rows, total=total, offset=offset, next_offset=end if more else None))
