@@ -14,8 +14,9 @@ from opper_mcp import __version__
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.settings import Settings
 from opper_mcp.spec.store import SpecStore
-from opper_mcp.tools import models, spec, traces
+from opper_mcp.tools import chat, models, roundtable, spec, traces, web
 from opper_mcp.tools.catalog import ModelCatalog
+from opper_mcp.tools.conversations import SQLiteConversationStore
 from opper_mcp.tools.errors import guarded
 from opper_mcp.tools.state import AppState
 
@@ -43,6 +44,10 @@ class ToolSpec:
 def tool_specs() -> dict[str, ToolSpec]:
     return {
         "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True),
+        "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False),
+        "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False),
+        "web_search": ToolSpec(web.web_search, "Search the web", True, True, False),
+        "web_fetch": ToolSpec(web.web_fetch, "Fetch a web page as markdown", True, True, True),
         "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True),
         "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True),
         "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True),
@@ -64,6 +69,7 @@ def build_state(settings: Settings) -> AppState:
             timeout_s=settings.timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
             max_retries=settings.max_retries,
+            backoff_base_s=settings.retry_backoff_s,
         ),
         None if settings.auth_mode == "passthrough" else settings.api_key,
     )
@@ -72,6 +78,7 @@ def build_state(settings: Settings) -> AppState:
         opper=opper,
         catalog=ModelCatalog(ttl_s=settings.models_ttl_s),
         spec=SpecStore(spec.spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
+        conversations=SQLiteConversationStore(settings.resolved_cache_dir / "conversations.sqlite3"),
     )
 
 

@@ -53,6 +53,7 @@ class Settings(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
     max_retries: int = Field(default=3, ge=0, le=10)
+    retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
     cache_dir: Path | None = None
     tools: tuple[str, ...] = TOOL_NAMES
     models_ttl_s: float = Field(default=600.0, ge=0)

@@ -7,6 +7,7 @@ gets `client.with_key(their_key)`, a view that shares the pool but never the pro
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import logging
 import random
@@ -158,6 +159,12 @@ class OpperClient:
     def with_key(self, api_key: SecretStr | None) -> OpperClient:
         """A view on the same connection pool that authenticates with another key."""
         return OpperClient(self.config, api_key, _pool=self._pool)
+
+    @property
+    def key_fingerprint(self) -> str:
+        """A short one-way id of the key: separates callers' caches and conversations, reveals nothing."""
+        secret = self.api_key.get_secret_value() if self.api_key else ""
+        return hashlib.sha256(b"opper-mcp:" + secret.encode()).hexdigest()[:16] if secret else "anonymous"
 
     @property
     def has_key(self) -> bool:

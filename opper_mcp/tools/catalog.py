@@ -7,7 +7,6 @@ suggestions for unknown model ids and repeated calls cost no extra requests.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ class ModelCatalog:
                 f"include={','.join(sorted(keyed))} needs an Opper API key",
                 hint="set OPPER_API_KEY, or drop route/policy (maker and benchmarks are public)",
             )
-        cache_key = (upstream, _key_id(opper) if keyed else "")
+        cache_key = (upstream, opper.key_fingerprint if keyed else "")
         async with self._lock:
             entry = self._entries.get(cache_key)
             if entry is None or self._clock() - entry.fetched_at > self.ttl_s:
@@ -57,11 +56,6 @@ class ModelCatalog:
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-def _key_id(opper: OpperClient) -> str:
-    secret = opper.api_key.get_secret_value() if opper.api_key else ""
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 async def _fetch_all(opper: OpperClient, include: tuple[str, ...]) -> list[ModelInfo]:

@@ -95,17 +95,19 @@ async def list_models(
         if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
     ]
     rows: list[ModelRow] = []
-    result = ModelList(total=len(found), offset=offset, models=rows)
-    size = json_size(result)
+    note = None
+    size = json_size(ModelList(total=len(found), offset=offset, models=[]))
     for model in found[offset : offset + limit]:
         row = to_row(model, blocks)
         size += json_size(row) + 1
         if size > OUTPUT_BUDGET_CHARS and rows:
-            result.note = f"cut at {len(rows)} rows to fit the output budget; page on with next_offset"
+            note = f"cut at {len(rows)} rows to fit the output budget; page on with next_offset"
             break
         rows.append(row)
     end = offset + len(rows)
-    result.next_offset = end if end < len(found) else None
     if not found:
-        result.note = "no model matches these filters; try fewer filters or a shorter query"
+        note = "no model matches these filters; try fewer filters or a shorter query"
+    result = ModelList(
+        total=len(found), offset=offset, models=rows, next_offset=end if end < len(found) else None, note=note
+    )
     return respond(result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -12,6 +12,8 @@ from pydantic import SecretStr
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.settings import Settings
 from opper_mcp.tools.catalog import ModelCatalog
+from opper_mcp.tools.conversations import ConversationStore
+from opper_mcp.tools.pages import PageCache
 
 if TYPE_CHECKING:
     from opper_mcp.spec.store import SpecStore
@@ -23,7 +25,8 @@ class AppState:
     opper: OpperClient
     catalog: ModelCatalog
     spec: SpecStore
-    extras: dict[str, Any] = field(default_factory=dict)
+    conversations: ConversationStore
+    web_pages: PageCache = field(default_factory=lambda: PageCache())
 
 
 

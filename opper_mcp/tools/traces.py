@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -40,6 +41,15 @@ class SpanRow(BaseModel):
     truncated: bool | None = None
 
 
+class SpanPage(BaseModel):
+    span_id: str
+    field: str = Field(description="input or output")
+    offset: int
+    content: str
+    total_chars: int
+    next_offset: int | None = Field(None, description="Pass as `offset` to read on")
+
+
 class TraceView(BaseModel):
     id: str
     name: str | None = None
@@ -48,18 +58,9 @@ class TraceView(BaseModel):
     duration_ms: int | None = None
     span_count: int
     total_cost_usd: float | None = None
-    spans: list[SpanRow]
+    spans: list[SpanRow] = Field(description="All spans, or just the one asked for with span_id")
+    page: SpanPage | None = Field(None, description="With span_id: one page of its input or output")
     hint: str | None = None
-
-
-class SpanDetail(BaseModel):
-    trace_id: str
-    span: SpanRow
-    field: str = Field(description="input or output")
-    offset: int
-    content: str
-    total_chars: int
-    next_offset: int | None = Field(None, description="Pass as `offset` to read on")
 
 
 class TraceRow(BaseModel):
@@ -166,12 +167,10 @@ async def get_trace(
     field: Annotated[str, Field(description="With span_id: input or output", pattern="^(input|output)$")] = "output",
     offset: Annotated[int, Field(ge=0, description="With span_id: character offset")] = 0,
     io_chars: Annotated[int, Field(ge=0, le=4000, description="Input/output characters per span; 0 hides")] = 300,
-) -> Annotated[CallToolResult, TraceView | SpanDetail]:
+) -> Annotated[CallToolResult, TraceView]:
     """Show an Opper trace as a span tree: names, timings, model, tokens, cost, errors, and inputs/outputs
     when retained. With span_id, page through one span's full input or output."""
     trace = await fetch_trace(opper_for(ctx), trace_id)
-    if span_id is not None:
-        return respond(span_detail(trace, span_id, field, offset))
     rows = span_tree(trace.spans, io_chars)
     costs = [r.cost_usd for r in rows if r.cost_usd is not None]
     view = TraceView(
@@ -184,7 +183,9 @@ async def get_trace(
         total_cost_usd=round(sum(costs), 8) if costs else None,
         spans=rows,
     )
-    if any(r.truncated for r in rows):
+    if span_id is not None:
+        view.spans, view.page = span_page(trace, span_id, field, offset)
+    elif any(r.truncated for r in rows):
         view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
     elif not any(r.input or r.output for r in rows) and io_chars:
         view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
@@ -194,9 +195,7 @@ async def get_trace(
 SPAN_PAGE_CHARS = 20_000
 
 
-def span_detail(trace: Trace, span_id: str, field: str, offset: int) -> SpanDetail:
-    from mcp.server.mcpserver.exceptions import ToolError
-
+def span_page(trace: Trace, span_id: str, field: str, offset: int) -> tuple[list[SpanRow], SpanPage]:
     span = next((s for s in trace.spans if s.id == span_id), None)
     if span is None:
         known = ", ".join(s.id for s in trace.spans[:10]) or "none"
@@ -206,9 +205,8 @@ def span_detail(trace: Trace, span_id: str, field: str, offset: int) -> SpanDeta
         raise ToolError(f"offset {offset} is past the end: the span's {field} has {len(text)} characters")
     page = text[offset : offset + SPAN_PAGE_CHARS]
     end = offset + len(page)
-    return SpanDetail(
-        trace_id=trace.id,
-        span=span_row(span, 0, 0),
+    return [span_row(span, 0, 0)], SpanPage(
+        span_id=span.id,
         field=field,
         offset=offset,
         content=page,

@@ -1,0 +1,127 @@
+"""Time-bounded regex search over the spec text, reporting matching lines with their location.
+
+One `regex.finditer` over the whole text (MULTILINE) with a timeout: a single C-level scan is
+much faster than a Python loop over lines, and the timeout turns a catastrophic pattern from
+a hung server into a clear error.
+"""
+
+from __future__ import annotations
+
+import regex
+from pydantic import BaseModel, Field
+
+from opper_mcp.spec.index import SpecIndex, SpecPatternError
+
+__all__ = ["GrepMatch", "GrepResult", "SpecPatternError", "grep"]
+
+MAX_PATTERN_CHARS = 500
+MAX_CONTEXT = 10
+MAX_MATCHES = 100
+LINE_CAP = 300
+
+
+class GrepMatch(BaseModel):
+    line: int = Field(description="1-based line number in the spec")
+    text: str
+    location: str = Field(description='e.g. "GET /v3/models (listModels)" or "schema ChatRequest"')
+    before: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+
+
+class GrepResult(BaseModel):
+    pattern: str
+    total_matches: int = Field(description="distinct matching lines in the whole spec")
+    truncated: bool
+    matches: list[GrepMatch]
+    next_hint: str | None = None
+
+
+def grep(
+    index: SpecIndex,
+    pattern: str,
+    *,
+    ignore_case: bool = True,
+    context: int = 2,
+    max_matches: int = 20,
+    timeout_s: float = 1.0,
+) -> GrepResult:
+    """Lines of the spec matching `pattern`; a match spanning lines counts for its first line."""
+    _validate(pattern, context, max_matches)
+    compiled = _compile(pattern, ignore_case)
+    lines = _matching_lines(index, compiled, timeout_s)
+    shown = [_match(index, n, context) for n in lines[:max_matches]]
+    truncated = len(lines) > max_matches
+    return GrepResult(
+        pattern=pattern,
+        total_matches=len(lines),
+        truncated=truncated,
+        matches=shown,
+        next_hint=_hint(len(lines), max_matches, ignore_case),
+    )
+
+
+def _validate(pattern: str, context: int, max_matches: int) -> None:
+    if not pattern:
+        raise SpecPatternError("empty pattern: give a regular expression to search the spec for")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise SpecPatternError(f"pattern is {len(pattern)} characters; the limit is {MAX_PATTERN_CHARS}")
+    if not 0 <= context <= MAX_CONTEXT:
+        raise SpecPatternError(f"context must be between 0 and {MAX_CONTEXT}, got {context}")
+    if not 1 <= max_matches <= MAX_MATCHES:
+        raise SpecPatternError(f"max_matches must be between 1 and {MAX_MATCHES}, got {max_matches}")
+
+
+def _compile(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
+    flags = regex.MULTILINE | (regex.IGNORECASE if ignore_case else 0)
+    try:
+        return regex.compile(pattern, flags)
+    except (regex.error, ValueError, OverflowError) as exc:
+        raise SpecPatternError(f"invalid regular expression: {exc}") from exc
+
+
+def _matching_lines(index: SpecIndex, compiled: regex.Pattern[str], timeout_s: float) -> list[int]:
+    """Distinct 1-based line numbers where a match starts, in order."""
+    found: list[int] = []
+    last = 0
+    line_of = index.line_of_offset
+    try:
+        for m in compiled.finditer(index.text, timeout=timeout_s):
+            n = line_of(m.start())
+            if n != last and n <= len(index.lines):
+                found.append(n)
+                last = n
+    except TimeoutError as exc:
+        raise SpecPatternError(
+            f"pattern took longer than {timeout_s:.1f} s (catastrophic backtracking?); simplify it"
+        ) from exc
+    return found
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= LINE_CAP else text[:LINE_CAP] + "…"
+
+
+def _match(index: SpecIndex, line_no: int, context: int) -> GrepMatch:
+    lines = index.lines
+    i = line_no - 1
+    return GrepMatch(
+        line=line_no,
+        text=_cap(lines[i]),
+        location=index.location(line_no).compact(),
+        before=[_cap(s) for s in lines[max(0, i - context) : i]],
+        after=[_cap(s) for s in lines[i + 1 : i + 1 + context]],
+    )
+
+
+def _hint(total: int, max_matches: int, ignore_case: bool) -> str | None:
+    if total == 0:
+        case = "case-insensitive" if ignore_case else "case-sensitive"
+        return (
+            f"no line matches ({case} regular expression over the raw YAML); try a shorter pattern, "
+            "or read_spec with an operationId, 'METHOD /path' or schema name"
+        )
+    if total > max_matches:
+        return (
+            f"showing {max_matches} of {total} matching lines; narrow the pattern or raise max_matches (≤{MAX_MATCHES})"
+        )
+    return None

@@ -1,0 +1,309 @@
+"""chat: one call to any Opper model, streamed upstream, with structured output, web search and threads."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
+from opper_mcp.opper.schemas import Usage
+from opper_mcp.tools.catalog import close_matches
+from opper_mcp.tools.conversations import Message, UnknownConversation
+from opper_mcp.tools.progress import Progress
+from opper_mcp.tools.result import respond
+from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+CHAT_PATH = "/v3/compat/chat/completions"
+PARTIAL_CHARS = 4_000
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] = Field(description="Text, or OpenAI content parts")
+
+
+class WebSearchOptions(BaseModel):
+    engine: Literal["auto", "native", "opper", "jina", "exa"] = "auto"
+    max_results: Annotated[int | None, Field(ge=1, le=20)] = None
+    max_uses: Annotated[int | None, Field(ge=1, le=10, description="Searches per request")] = None
+    allowed_domains: list[str] | None = None
+    excluded_domains: list[str] | None = None
+    freshness: Annotated[str | None, Field(description="d, w, m or y", pattern="^[dwmy]$")] = None
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+class Citation(BaseModel):
+    url: str
+    title: str | None = None
+
+
+class ChatResult(BaseModel):
+    text: str
+    data: Any = Field(None, description="The parsed JSON when json_schema was given")
+    model: str
+    served_model: str | None = None
+    finish_reason: str | None = None
+    usage: TokenUsage | None = None
+    cost_usd: float | None = None
+    trace_id: str = Field(description="Pass to get_trace")
+    citations: list[Citation] | None = None
+    conversation_id: str = Field(description="Pass back to continue this conversation")
+
+
+# ---- pure parts ---------------------------------------------------------------------------
+
+
+def web_search_tool(option: bool | WebSearchOptions) -> dict[str, Any] | None:
+    if option is False:
+        return None
+    opts = WebSearchOptions() if option is True else option
+    assert isinstance(opts, WebSearchOptions)
+    return {"type": "opper:web_search", **opts.model_dump(exclude_none=True)}
+
+
+def response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    title = str(schema.get("title") or "response")
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", title)[:64] or "response"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ToolError(f"json_schema is not a valid JSON Schema: {exc.message} (at {exc.json_path})") from exc
+
+
+def parse_structured(text: str, schema: dict[str, Any]) -> Any:
+    """The model's JSON answer, validated; failures name the path and carry the raw text."""
+    raw = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", raw, re.S)
+    try:
+        data = json.loads(fenced.group(1) if fenced else raw)
+    except ValueError as exc:
+        raise ToolError(f"the model's answer is not JSON ({exc}); raw text: {raw[:PARTIAL_CHARS]}") from exc
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        raise ToolError(
+            f"the model's JSON does not match json_schema at {error.json_path}: {error.message}; "
+            f"raw text: {raw[:PARTIAL_CHARS]}"
+        )
+    return data
+
+
+@dataclass
+class ChatAccumulator:
+    """Folds stream chunks (or one whole completion) into the final answer."""
+
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    chunks: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    model: str | None = None
+    citations: dict[str, Citation] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        error = event.get("error")
+        if error:
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise StreamError(f"Opper reported an error mid-stream: {message}", partial=self.text)
+        self.model = event.get("model") or self.model
+        if isinstance(event.get("cost"), int | float):
+            self.cost = float(event["cost"])
+        if isinstance(event.get("usage"), dict):
+            self.usage = Usage.model_validate(event["usage"])
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            body = choice.get("delta") or choice.get("message") or {}
+            content = body.get("content")
+            if isinstance(content, str) and content:
+                self.parts.append(content)
+                self.chars += len(content)
+                self.chunks += 1
+            for note in body.get("annotations") or []:
+                cite = note.get("url_citation") if isinstance(note, dict) else None
+                if isinstance(cite, dict) and cite.get("url"):
+                    self.citations.setdefault(cite["url"], Citation(url=cite["url"], title=cite.get("title")))
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+
+    def cost_usd(self, header: str | None) -> float | None:
+        """X-Opper-Cost header → usage.opper.cost.total → usage.cost → top-level cost."""
+        if header:
+            try:
+                return float(header)
+            except ValueError:
+                pass
+        if self.usage is not None:
+            for value in (self.usage.opper_cost(), self.usage.cost):
+                if value is not None:
+                    return value
+        return self.cost
+
+    def token_usage(self) -> TokenUsage | None:
+        if self.usage is None:
+            return None
+        details = (self.usage.model_extra or {}).get("completion_tokens_details") or {}
+        return TokenUsage(
+            input_tokens=self.usage.prompt_tokens,
+            output_tokens=self.usage.completion_tokens,
+            total_tokens=self.usage.total_tokens,
+            reasoning_tokens=details.get("reasoning_tokens") or None,
+        )
+
+
+def build_messages(
+    history: list[Message], system: str | None, prompt: str | None, messages: list[ChatMessage] | None
+) -> list[Message]:
+    """History plus the new turns; a new system prompt replaces the old one."""
+    new: list[Message] = [m.model_dump(exclude_none=True) for m in messages or []]
+    if prompt is not None:
+        new.append({"role": "user", "content": prompt})
+    base = [m for m in history if not (system is not None and m.get("role") == "system")]
+    if system is not None:
+        base.insert(0, {"role": "system", "content": system})
+    return base + new
+
+
+# ---- the tool -----------------------------------------------------------------------------
+
+
+async def _unknown_model_error(ctx: ToolContext, opper: OpperClient, model: str, exc: NotFoundError) -> ToolError:
+    try:
+        catalogue = await app_state(ctx).catalog.models(opper)
+        hints = close_matches(model, catalogue)
+    except OpperError:
+        hints = []
+    tail = f" — close matches: {', '.join(hints)}" if hints else " — find ids with list_models"
+    return ToolError(f"unknown model {model!r} (Opper: {exc.message}){tail}")
+
+
+async def chat(
+    ctx: ToolContext,
+    model: Annotated[str, Field(description="Model id (provider/model), pool name or alias", min_length=1,
+                                max_length=200)],
+    prompt: Annotated[str | None, Field(description="The user message (or use messages)")] = None,
+    messages: Annotated[list[ChatMessage] | None, Field(description="OpenAI-style messages instead of prompt",
+                                                        max_length=500)] = None,
+    system: Annotated[str | None, Field(description="System prompt")] = None,
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None,
+    max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None,
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None,
+    json_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema; the answer comes back "
+                                                        "validated in `data`")] = None,
+    web_search: Annotated[bool | WebSearchOptions, Field(description="Let the model search the web "
+                                                         "(server-side); true or options")] = False,
+    conversation_id: Annotated[str | None, Field(description="Continue an earlier chat",
+                                                 pattern=r"^conv_[A-Za-z0-9_-]{8,64}$")] = None,
+    name: Annotated[str, Field(description="Trace name", min_length=1, max_length=128)] = "opper-mcp/chat",
+) -> Annotated[CallToolResult, ChatResult]:
+    """Ask any Opper model. Returns the answer with tokens, cost and a trace_id; json_schema gives
+    validated JSON in `data`; web_search lets the model search; conversation_id continues a chat."""
+    if (prompt is None) == (messages is None):
+        raise ToolError("give exactly one of prompt or messages")
+    if prompt is not None and not prompt.strip():
+        raise ToolError("prompt is empty")
+    if json_schema is not None:
+        check_schema(json_schema)
+    state = app_state(ctx)
+    opper = opper_for(ctx)
+    store = state.conversations
+    owner = opper.key_fingerprint
+    history: list[Message] = []
+    if conversation_id is not None:
+        try:
+            history = await store.load(conversation_id, owner)
+        except UnknownConversation:
+            raise ToolError(
+                f"unknown conversation_id {conversation_id!r} (expired, or kept in another cache dir); "
+                "omit it to start a new conversation"
+            ) from None
+    request_messages = build_messages(history, system, prompt, messages)
+
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request_messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    for key, value in (("temperature", temperature), ("max_tokens", max_tokens),
+                       ("reasoning_effort", reasoning_effort)):
+        if value is not None:
+            body[key] = value
+    if json_schema is not None:
+        body["response_format"] = response_format(json_schema)
+    tool = web_search_tool(web_search)
+    if tool is not None:
+        body["tools"] = [tool]
+    trace_id = str(uuid.uuid4())
+    headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": name}
+
+    acc = ChatAccumulator()
+    progress = Progress(ctx.report_progress)
+    try:
+        async with progress.heartbeat(), opper.stream(CHAT_PATH, body, headers=headers) as stream:
+            await progress.update(f"connected, waiting for {model}", force=True)
+            async for event in stream.events():
+                before = acc.chars
+                acc.feed(event)
+                if acc.chars != before:
+                    await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…",
+                                          step=acc.chunks)
+            response_headers = stream.headers
+    except NotFoundError as exc:
+        raise await _unknown_model_error(ctx, opper, model, exc) from exc
+    except StreamError as exc:
+        raise ToolError(_partial_message(str(exc), exc.partial or acc.text)) from exc
+    except OpperError as exc:
+        if acc.chars:
+            raise ToolError(_partial_message(str(exc), acc.text)) from exc
+        raise
+
+    text = acc.text
+    data = parse_structured(text, json_schema) if json_schema is not None else None
+    if conversation_id is None:
+        conversation_id = await store.create(owner)
+    await store.save(conversation_id, owner, [*request_messages, {"role": "assistant", "content": text}])
+    result = ChatResult(
+        text=text,
+        data=data,
+        model=model,
+        served_model=response_headers.get("x-opper-served-model"),
+        finish_reason=acc.finish_reason,
+        usage=acc.token_usage(),
+        cost_usd=acc.cost_usd(response_headers.get("x-opper-cost")),
+        trace_id=response_headers.get("x-opper-trace-id") or trace_id,
+        citations=list(acc.citations.values()) or None,
+        conversation_id=conversation_id,
+    )
+    return respond(result)
+
+
+def _partial_message(error: str, partial: str) -> str:
+    if not partial:
+        return f"{error} (no text had arrived); retry the call"
+    shown = partial if len(partial) <= PARTIAL_CHARS else partial[:PARTIAL_CHARS] + "…"
+    return f"{error}; {len(partial)} characters had arrived, kept here: {shown}"

@@ -1,0 +1,202 @@
+"""roundtable: one input, several models in parallel, consolidated by Opper; per-model results and votes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from opper_mcp.opper.errors import OpperError
+from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
+from opper_mcp.tools.progress import Progress
+from opper_mcp.tools.result import respond
+from opper_mcp.tools.state import ToolContext, opper_for
+
+ROUNDTABLE_PATH = "/v3/roundtable"
+
+
+class PanelModel(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
+    max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None
+    reasoning: Literal["low", "medium", "high", "max"] | None = None
+
+
+class MemberResult(BaseModel):
+    model: str
+    answer: str | None = None
+    latency_ms: int | None = None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+
+
+class RoundtableResult(BaseModel):
+    answer: str | None = Field(None, description="Summary, or the winning choice; none in fast mode")
+    mode: str
+    results: list[MemberResult]
+    votes: dict[str, int] | None = Field(None, description="multiple_choice: answers per choice")
+    total_cost_usd: float | None = None
+    duration_ms: int | None = None
+    trace_id: str | None = None
+
+
+@dataclass
+class RoundtableAccumulator:
+    """Classifies stream events by their fields (Opper publishes no `type` values)."""
+
+    models: list[str]
+    started: float = field(default_factory=time.monotonic)
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    done: dict[int, RoundtableModelResult] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)
+    final_data: Any = None
+    meta: RoundtableMeta | None = None
+
+    def feed(self, event: dict[str, Any]) -> str | None:
+        """Take one event; returns a progress message when a member finished."""
+        index = event.get("model_index")
+        has_index = isinstance(index, int)
+        if event.get("error") and not has_index:
+            raise OpperError(f"roundtable failed: {event['error']}")
+        if "meta" in event and isinstance(event["meta"], dict):
+            self.meta = RoundtableMeta.model_validate(event["meta"])
+            self.final_data = event.get("data", self.final_data)
+            for raw in event.get("model_results") or []:
+                result = RoundtableModelResult.model_validate(raw)
+                key = result.index if result.index is not None else len(self.done)
+                self.done.setdefault(key, result)
+            return None
+        if not has_index:
+            if isinstance(event.get("delta"), str):
+                self.summary.append(event["delta"])
+            return None
+        assert isinstance(index, int)
+        if isinstance(event.get("delta"), str):
+            self.texts.setdefault(index, []).append(event["delta"])
+            return None
+        if event.get("error") or "data" in event:
+            duration = event.get("duration_ms")
+            if not isinstance(duration, int):
+                duration = int((time.monotonic() - self.started) * 1000)
+            self.done[index] = RoundtableModelResult.model_validate(
+                {**event, "index": index, "model": event.get("model") or self._name(index), "duration_ms": duration}
+            )
+            failed = [r for r in self.done.values() if r.error]
+            message = f"{len(self.done) - len(failed)}/{len(self.models)} models answered"
+            if event.get("error"):
+                message += f"; {self.done[index].model} failed: {event['error']}"
+            return message
+        return None
+
+    def _name(self, index: int) -> str:
+        return self.models[index] if 0 <= index < len(self.models) else f"model {index}"
+
+    def results(self) -> list[MemberResult]:
+        out: list[MemberResult] = []
+        for index in range(max(len(self.models), max(self.done, default=-1) + 1)):
+            r = self.done.get(index)
+            if r is None:
+                streamed = "".join(self.texts.get(index, []))
+                out.append(MemberResult(model=self._name(index), answer=streamed or None,
+                                        error=None if streamed else "no answer received"))
+                continue
+            answer = r.data if isinstance(r.data, str) else None if r.data is None else str(r.data)
+            out.append(MemberResult(
+                model=r.model,
+                answer=answer or "".join(self.texts.get(index, [])) or None,
+                latency_ms=r.duration_ms,
+                cost_usd=r.cost,
+                input_tokens=r.usage.input_tokens if r.usage else None,
+                output_tokens=r.usage.output_tokens if r.usage else None,
+                error=r.error or None,
+            ))
+        return out
+
+
+def tally(results: list[MemberResult], choices: list[str]) -> dict[str, int]:
+    """Votes per choice from the members' answers (exact, then case-insensitive containment)."""
+    counts: Counter[str] = Counter({c: 0 for c in choices})
+    for r in results:
+        if r.error or not r.answer:
+            continue
+        answer = r.answer.strip().strip(".\"'").lower()
+        exact = [c for c in choices if c.lower() == answer]
+        loose = [c for c in choices if c.lower() in answer]
+        pick = exact or (loose if len(loose) == 1 else [])
+        if pick:
+            counts[pick[0]] += 1
+    return dict(counts)
+
+
+async def roundtable(
+    ctx: ToolContext,
+    input: Annotated[str, Field(description="The question every model answers", min_length=1)],
+    models: Annotated[
+        list[str | PanelModel],
+        Field(description="2-10 model ids, or {name, temperature, max_tokens, reasoning}", min_length=2,
+              max_length=10),
+    ],
+    mode: Literal["summary", "fast", "multiple_choice"] = "summary",
+    choices: Annotated[list[str] | None, Field(description="Options for multiple_choice", min_length=2,
+                                               max_length=20)] = None,
+    instructions: Annotated[str | None, Field(description="Shared system prompt")] = None,
+    summary_model: Annotated[str | None, Field(description="Model that writes the summary", max_length=200)] = None,
+    output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema for every answer")] = None,
+    timeout_ms: Annotated[int | None, Field(ge=1_000, le=300_000, description="Per-model timeout")] = None,
+) -> Annotated[CallToolResult, RoundtableResult]:
+    """Ask 2-10 Opper models the same question in parallel. summary merges their answers, fast returns
+    them as they are, multiple_choice has each pick from choices and tallies the votes."""
+    if not input.strip():
+        raise ToolError("input is empty")
+    if mode == "multiple_choice" and not choices:
+        raise ToolError("mode multiple_choice needs choices (at least two options)")
+    panel = [PanelModel(name=m) if isinstance(m, str) else m for m in models]
+    body: dict[str, Any] = {
+        "input": input,
+        "models": [p.model_dump(exclude_none=True) for p in panel],
+        "resolution": mode,
+        "stream": True,
+    }
+    for key, value in (("choices", choices), ("instructions", instructions), ("summary_model", summary_model),
+                       ("output_schema", output_schema), ("timeout_ms", timeout_ms)):
+        if value is not None:
+            body[key] = value
+
+    acc = RoundtableAccumulator([p.name for p in panel])
+    progress = Progress(ctx.report_progress)
+    progress.total = float(len(panel))
+    async with progress.heartbeat(), opper_for(ctx).stream(ROUNDTABLE_PATH, body) as stream:
+        await progress.update(f"asked {len(panel)} models", step=0, force=True)
+        async for event in stream.events():
+            message = acc.feed(event)
+            if message:
+                await progress.update(message, step=len(acc.done), force=True)
+
+    results = acc.results()
+    if all(r.error for r in results):
+        failures = "; ".join(f"{r.model}: {r.error}" for r in results)
+        raise ToolError(f"every model failed — {failures}")
+    meta = acc.meta or RoundtableMeta()
+    answer = acc.final_data if isinstance(acc.final_data, str) else None
+    if answer is None and acc.final_data is not None:
+        answer = json.dumps(acc.final_data, ensure_ascii=False)
+    if answer is None and acc.summary and mode != "fast":
+        answer = "".join(acc.summary)
+    costs = [r.cost_usd for r in results if r.cost_usd is not None]
+    return respond(RoundtableResult(
+        answer=answer,
+        mode=mode,
+        results=results,
+        votes=tally(results, choices) if mode == "multiple_choice" and choices else None,
+        total_cost_usd=meta.total_cost if meta.total_cost is not None else (round(sum(costs), 8) if costs else None),
+        duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
+        trace_id=meta.trace_uuid,
+    ))

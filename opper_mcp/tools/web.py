@@ -1,0 +1,88 @@
+"""web_search and web_fetch: Opper's standalone web tools (no model involved)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from opper_mcp.opper.schemas import WebFetchResponse, WebSearchResponse
+from opper_mcp.tools.result import respond
+from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+SEARCH_PATH = "/v3/tools/web/search"
+FETCH_PATH = "/v3/tools/web/fetch"
+
+
+class SearchHit(BaseModel):
+    title: str
+    url: str
+    snippet: str
+    published_at: str | None = None
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: list[SearchHit]
+
+
+class FetchedPage(BaseModel):
+    url: str
+    title: str
+    content: str = Field(description="Markdown")
+    start_index: int
+    total_chars: int
+    next_start_index: int | None = Field(None, description="Pass as start_index for the rest")
+
+
+async def web_search(
+    ctx: ToolContext,
+    query: Annotated[str, Field(description="What to search for", min_length=1, max_length=500)],
+    max_results: Annotated[int, Field(ge=1, le=20)] = 5,
+) -> Annotated[CallToolResult, SearchResults]:
+    """Search the web through Opper (no model call): titles, URLs, snippets, dates."""
+    query = query.strip()
+    if not query:
+        raise ToolError("query is empty: say what to search for")
+    response = await opper_for(ctx).request("POST", SEARCH_PATH, json_body={"query": query, "max_results": max_results})
+    found = WebSearchResponse.model_validate(response.data or {})
+    hits = [SearchHit.model_validate(r.model_dump()) for r in found.results[:max_results]]
+    return respond(SearchResults(query=query, results=hits))
+
+
+async def web_fetch(
+    ctx: ToolContext,
+    url: Annotated[str, Field(description="http(s) URL", min_length=1, max_length=2000)],
+    start_index: Annotated[int, Field(ge=0, description="Character offset, for long pages")] = 0,
+    max_length: Annotated[int, Field(ge=100, le=40_000)] = 10_000,
+) -> Annotated[CallToolResult, FetchedPage]:
+    """Fetch a web page through Opper as markdown, paged with start_index/max_length."""
+    url = url.strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise ToolError(f"url must start with http:// or https://, got {url[:100]!r}")
+    state = app_state(ctx)
+    opper = opper_for(ctx)
+    key = (opper.key_fingerprint, url)
+    page = state.web_pages.get(key)
+    if page is None:
+        response = await opper.request("POST", FETCH_PATH, json_body={"url": url})
+        fetched = WebFetchResponse.model_validate(response.data or {})
+        page = (fetched.url or url, fetched.title, fetched.content)
+        state.web_pages.put(key, page)
+    final_url, title, content = page
+    if start_index and start_index >= len(content):
+        raise ToolError(f"start_index {start_index} is past the end: the page has {len(content)} characters")
+    chunk = content[start_index : start_index + max_length]
+    end = start_index + len(chunk)
+    return respond(
+        FetchedPage(
+            url=final_url,
+            title=title,
+            content=chunk,
+            start_index=start_index,
+            total_chars=len(content),
+            next_start_index=end if end < len(content) else None,
+        )
+    )
