@@ -8,9 +8,10 @@ a hung server into a clear error.
 from __future__ import annotations
 
 import regex
-from pydantic import BaseModel, Field
 
-from opper_mcp.spec.index import SpecIndex, SpecPatternError
+from opper_mcp.spec.errors import SpecPatternError
+from opper_mcp.spec.index import SpecIndex
+from opper_mcp.spec.results import GrepMatch, GrepResult
 
 __all__ = ["GrepMatch", "GrepResult", "SpecPatternError", "grep"]
 
@@ -18,22 +19,6 @@ MAX_PATTERN_CHARS = 500
 MAX_CONTEXT = 10
 MAX_MATCHES = 100
 LINE_CAP = 300
-
-
-class GrepMatch(BaseModel):
-    line: int = Field(description="1-based line number in the spec")
-    text: str
-    location: str = Field(description='e.g. "GET /v3/models (listModels)" or "schema ChatRequest"')
-    before: list[str] = Field(default_factory=list)
-    after: list[str] = Field(default_factory=list)
-
-
-class GrepResult(BaseModel):
-    pattern: str
-    total_matches: int = Field(description="distinct matching lines in the whole spec")
-    truncated: bool
-    matches: list[GrepMatch]
-    next_hint: str | None = None
 
 
 def grep(

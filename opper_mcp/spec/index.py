@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 import yaml
 
-from opper_mcp.opper.errors import OpperError
+from opper_mcp.spec.errors import SpecParseError
 
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
 try:
@@ -24,26 +24,6 @@ except AttributeError:  # pragma: no cover - libyaml missing
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 LocationKind = Literal["operation", "schema", "component", "other"]
-
-
-class SpecError(ValueError):
-    """Base class for caller mistakes against the spec (bad pattern, unknown target)."""
-
-
-class SpecPatternError(SpecError):
-    """The grep pattern or its options are unusable."""
-
-
-class SpecTargetError(SpecError):
-    """`read` was asked for an operation or schema that does not exist."""
-
-
-class SpecParseError(OpperError):
-    """The spec text is not a YAML OpenAPI document.
-
-    An `OpperError` because it means Opper (or the cache) served garbage, and the store
-    treats it exactly like an unreachable Opper.
-    """
 
 
 @dataclass(frozen=True, slots=True)

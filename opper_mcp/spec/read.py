@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from opper_mcp.spec.index import HTTP_METHODS, Operation, SpecError, SpecIndex, SpecTargetError
+from opper_mcp.spec.errors import SpecError, SpecTargetError
+from opper_mcp.spec.index import HTTP_METHODS, Operation, SpecIndex
+from opper_mcp.spec.results import ReadResult
 
 __all__ = ["ReadResult", "SpecTargetError", "close_matches", "read"]
 
@@ -31,14 +31,6 @@ SCHEMA_PREFIX = "#/components/schemas/"
 _METHOD_PATH = re.compile(rf"^({'|'.join(HTTP_METHODS)})\s+(\S+)(?:\s+\((\S+)\))?$", re.IGNORECASE)
 
 Status = Literal["ok", "recursive", "depth", "missing"]
-
-
-class ReadResult(BaseModel):
-    target: str
-    kind: Literal["operation", "schema"]
-    text: str
-    truncated: bool
-    next_hint: str | None = None
 
 
 def read(index: SpecIndex, target: str, *, max_depth: int = 6, max_chars: int = 20_000) -> ReadResult:

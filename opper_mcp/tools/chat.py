@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,6 +83,8 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
+    import jsonschema  # loaded on first use: it costs start-up time every client pays
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -92,6 +93,8 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 def parse_structured(text: str, schema: dict[str, Any]) -> Any:
     """The model's JSON answer, validated; failures name the path and carry the raw text."""
+    import jsonschema
+
     raw = text.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", raw, re.S)
     try:

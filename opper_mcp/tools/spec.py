@@ -6,12 +6,12 @@ from typing import Annotated
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
-from opper_mcp.spec.read import ReadResult, SpecTargetError, read
-from opper_mcp.spec.store import SpecResponse, SpecSnapshot
 from pydantic import Field
 
 from opper_mcp.opper.client import OpperClient
-from opper_mcp.spec.grep import GrepResult, SpecPatternError, grep
+from opper_mcp.spec.errors import SpecPatternError, SpecTargetError
+from opper_mcp.spec.results import GrepResult, ReadResult
+from opper_mcp.spec.store import SpecResponse, SpecSnapshot
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state
 
@@ -52,6 +52,8 @@ async def grep_spec(
 ) -> Annotated[CallToolResult, GrepSpecResult]:
     """Search Opper's live OpenAPI spec with a regex. Each match gives its line number, the enclosing
     operation (METHOD /path, operationId) or schema, and context lines. Follow up with read_spec."""
+    from opper_mcp.spec.grep import grep
+
     snap = await _snapshot(ctx)
     try:
         found = grep(snap.index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
@@ -72,6 +74,8 @@ async def read_spec(
     ],
 ) -> Annotated[CallToolResult, ReadSpecResult]:
     """Read one operation or schema from Opper's live OpenAPI spec, $refs resolved, rendered compactly."""
+    from opper_mcp.spec.read import read
+
     snap = await _snapshot(ctx)
     try:
         result = read(snap.index, target)
