@@ -273,8 +273,9 @@ async def chat(
                 before = acc.chars
                 acc.feed(event)
                 if acc.chars != before:
+                    # The first text goes out at once: it tells the user the model is answering.
                     await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…",
-                                          step=acc.chunks)
+                                          step=acc.chunks, force=before == 0)
             response_headers = stream.headers
     except NotFoundError as exc:
         raise await _unknown_model_error(ctx, opper, model, exc) from exc

@@ -1,0 +1,313 @@
+"""Side-by-side figures for opper-mcp against its floors, measured in one run.
+
+Floors: a one-tool `MCPServer` (the SDK's cost) and a direct httpx2 request (the network's).
+Everything runs on loopback against the Opper emulator. Usage:
+
+    uv run python -m tests.bench [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+
+from tests.fake_opper import TEST_KEY, FakeOpperServer
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+MINIMAL = [sys.executable, str(HERE / "minimal_server.py")]
+OPPER = [sys.executable, "-m", "opper_mcp"]
+rows: list[tuple[str, str, str, str]] = []
+
+
+def report(name: str, ours: str, floor: str, verdict: str) -> None:
+    rows.append((name, ours, floor, verdict))
+    print(f"  {name}: {ours} | {floor} | {verdict}", file=sys.stderr, flush=True)
+
+
+def env_for(url: str, cache: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OPPER_API_KEY": TEST_KEY,
+        "OPPER_BASE_URL": url,
+        "OPPER_MCP_CACHE_DIR": str(cache),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# ---- cold start and idle RSS ---------------------------------------------------------------
+
+HANDSHAKE = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+]
+
+
+def spawn_to_tools_list(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Seconds from spawn to a complete tools/list answer, and the idle RSS (KiB) right after."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in HANDSHAKE))
+    proc.stdin.flush()
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{cmd} exited early")
+        if json.loads(line).get("id") == 2:
+            break
+    elapsed = time.perf_counter() - start
+    rss = 0
+    for row in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            rss = int(row.split()[1])
+    proc.stdin.close()
+    proc.wait(10)
+    return elapsed, rss
+
+
+def bench_cold_start(url: str, cache: Path, runs: int) -> None:
+    env = env_for(url, cache)
+    ours: list[float] = []
+    floor: list[float] = []
+    rss_ours: list[int] = []
+    rss_floor: list[int] = []
+    spawn_to_tools_list(OPPER, env)  # warm the OS page cache for both before timing
+    spawn_to_tools_list(MINIMAL, env)
+    for _ in range(runs):  # interleaved, so machine noise hits both alike
+        t, r = spawn_to_tools_list(OPPER, env)
+        ours.append(t)
+        rss_ours.append(r)
+        t, r = spawn_to_tools_list(MINIMAL, env)
+        floor.append(t)
+        rss_floor.append(r)
+    a, b = statistics.median(ours), statistics.median(floor)
+    report("cold start to tools/list (stdio, median)", ms(a), ms(b), f"{a / b:.2f}x (target <= 1.15x)")
+    ra, rb = statistics.median(rss_ours), statistics.median(rss_floor)
+    report("idle RSS after tools/list", f"{ra / 1024:.1f} MiB", f"{rb / 1024:.1f} MiB",
+           f"{ra / rb:.2f}x (target <= 1.2x)")
+
+
+# ---- per-call overhead over stdio ----------------------------------------------------------
+
+
+async def timed(n: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def bench_per_call(url: str, cache: Path, n: int) -> None:
+    env = env_for(url, cache)
+    auth = {"Authorization": f"Bearer {TEST_KEY}"}
+    async with httpx2.AsyncClient(base_url=url, headers=auth) as http:
+        await http.get("/v3/traces", params={"limit": 5})
+        direct = statistics.median(await timed(n, lambda: http.get("/v3/traces", params={"limit": 5})))
+    async with Client(StdioServerParameters(command=MINIMAL[0], args=MINIMAL[1:], env=env)) as c:
+        await c.call_tool("echo", {"text": "x"})
+        floor = statistics.median(await timed(n, lambda: c.call_tool("echo", {"text": "x"})))
+    async with Client(StdioServerParameters(command=OPPER[0], args=OPPER[1:], env=env)) as c:
+        await c.call_tool("grep_spec", {"pattern": "trace_uuid"})
+        await c.call_tool("list_models", {"limit": 20})
+        grep = statistics.median(await timed(n, lambda: c.call_tool("grep_spec", {"pattern": "trace_uuid"})))
+        models = statistics.median(await timed(n, lambda: c.call_tool("list_models", {"limit": 20})))
+        traces = statistics.median(await timed(n, lambda: c.call_tool("list_traces", {"limit": 5})))
+    report("direct httpx2 GET /v3/traces?limit=5 (median)", "-", ms(direct), "network floor")
+    report("MCP floor: one-tool echo over stdio (median)", "-", ms(floor), "SDK floor")
+    for name, value in (("grep_spec (warm)", grep), ("list_models (warm)", models)):
+        report(f"{name} over stdio (median)", ms(value), ms(floor),
+               f"+{(value - floor) * 1000:.2f} ms over the SDK floor")
+    report("list_traces over stdio, 1 upstream GET each (median)", ms(traces), ms(floor + direct),
+           f"+{(traces - floor - direct) * 1000:.2f} ms over SDK floor + direct GET (target < 5 ms)")
+
+
+# ---- server-side grep ----------------------------------------------------------------------
+
+
+async def bench_grep_inprocess(url: str, cache: Path, n: int) -> None:
+    from opper_mcp.spec.grep import grep
+    from tests.support import connect, make_settings
+
+    async with connect(make_settings(url, cache)) as c:
+        await c.call_tool("grep_spec", {"pattern": "trace_uuid"})
+        tool = statistics.median(await timed(n, lambda: c.call_tool("grep_spec", {"pattern": "trace_uuid"})))
+        snap = await c.call_tool("read_spec", {"target": "ChatRequest"})
+        assert not snap.is_error
+    from opper_mcp.spec.index import SpecIndex
+
+    index = SpecIndex.build(httpx2.get(f"{url}/v3/openapi.yaml").text)
+    pure = []
+    for _ in range(n):
+        t = time.perf_counter()
+        grep(index, "type: string")
+        pure.append(time.perf_counter() - t)
+    report("grep_spec warm, in-process tool call (median)", ms(tool), "-", "target < 10 ms")
+    report("grep() 'type: string' on the full spec (median)", ms(statistics.median(pure)), "-", "pure function")
+
+
+# ---- keep-alive ----------------------------------------------------------------------------
+
+
+async def bench_connections(fake: FakeOpperServer, cache: Path) -> None:
+    env = env_for(fake.url, cache)
+    async with Client(StdioServerParameters(command=OPPER[0], args=OPPER[1:], env=env)) as c:
+        before = len(fake.state.requests)
+        for _ in range(100):
+            result = await c.call_tool("web_search", {"query": "keep-alive"})
+            assert not result.is_error
+        ports = {r.client for r in fake.state.requests[before:]}
+    report("upstream connections for 100 sequential web_search calls", str(len(ports)), "-", "target <= 2")
+
+
+# ---- progress and cancellation latency -----------------------------------------------------
+
+
+async def bench_stream_latency(fake: FakeOpperServer, cache: Path, runs: int) -> None:
+    env = env_for(fake.url, cache)
+    fake.state.chunk_delay = 0.05
+    progress_lat: list[float] = []
+    cancel_lat: list[float] = []
+    async with Client(StdioServerParameters(command=OPPER[0], args=OPPER[1:], env=env)) as c:
+        for _ in range(runs):
+            seen: list[float] = []
+
+            async def on_progress(p: float, total: float | None, message: str | None, seen: list[float] = seen) -> None:
+                if message and "tokens" in message and not seen:
+                    seen.append(time.monotonic())
+
+            before = len(fake.state.streams)
+            await c.call_tool("chat", {"model": "openai/gpt-5-mini", "prompt": "one two three four five six"},
+                              progress_callback=on_progress)
+            record = fake.state.streams[before]
+            if seen and record.first_chunk_at:
+                progress_lat.append(seen[0] - record.first_chunk_at)
+        long_prompt = " ".join(f"w{i}" for i in range(400))
+        for _ in range(runs):
+            before = len(fake.state.streams)
+            with anyio.move_on_after(0.3):
+                await c.call_tool("chat", {"model": "openai/gpt-5-mini", "prompt": long_prompt})
+            cancelled_at = time.monotonic()
+            record = await anyio.to_thread.run_sync(lambda i=before: fake.state.wait_stream_closed(5.0, index=i))
+            if record.disconnected_at:
+                cancel_lat.append(max(0.0, record.disconnected_at - cancelled_at))
+    fake.state.chunk_delay = 0
+    report("first streamed chunk -> first progress at client (stdio, median)",
+           ms(statistics.median(progress_lat)), "-", f"target < 50 ms ({len(progress_lat)} runs)")
+    report("cancel -> upstream disconnect (stdio, median)", ms(statistics.median(cancel_lat)), "-",
+           f"target < 100 ms ({len(cancel_lat)}/{runs} seen)")
+
+
+# ---- HTTP throughput -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_http(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{cmd} did not listen on {port}")
+
+
+async def load(url: str, tool: str, args: dict[str, Any], clients: int, seconds: float) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        async with Client(url) as c:
+            await c.call_tool(tool, args)
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                result = await c.call_tool(tool, args)
+                assert not result.is_error
+                latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(clients):
+            tg.start_soon(worker)
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
+async def bench_http(url: str, cache: Path, seconds: float) -> None:
+    env = env_for(url, cache)
+    results = {}
+    for name, cmd, tool, args in (
+        ("opper-mcp", [*OPPER, "--transport", "http", "--port"], "grep_spec", {"pattern": "trace_uuid"}),
+        ("minimal", [*MINIMAL, "http"], "echo", {"text": "x"}),
+    ):
+        port = free_port()
+        proc = start_http([*cmd, str(port)], env, port)
+        try:
+            results[name] = await load(f"http://127.0.0.1:{port}/mcp", tool, args, 16, seconds)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    (ours, lat), (floor, flat) = results["opper-mcp"], results["minimal"]
+
+    def pct(values: list[float], q: float) -> float:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+    report("HTTP, 16 clients: calls/s (grep_spec vs echo)", f"{ours:.0f}/s", f"{floor:.0f}/s",
+           f"{ours / floor:.2f}x (target >= 0.8x)")
+    report("HTTP, 16 clients: p50 / p99 latency", f"{ms(pct(lat, 0.5))} / {ms(pct(lat, 0.99))}",
+           f"{ms(pct(flat, 0.5))} / {ms(pct(flat, 0.99))}", "-")
+
+
+async def main(quick: bool) -> None:
+    runs = 5 if quick else 15
+    with tempfile.TemporaryDirectory() as tmp, FakeOpperServer() as fake:
+        cache = Path(tmp)
+        print(f"opper-mcp benchmarks ({'quick' if quick else 'full'}), python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} cpus", file=sys.stderr)
+        bench_cold_start(fake.url, cache / "cold", runs)
+        await bench_per_call(fake.url, cache / "calls", 50 if quick else 200)
+        await bench_grep_inprocess(fake.url, cache / "grep", 50 if quick else 200)
+        await bench_connections(fake, cache / "conn")
+        await bench_stream_latency(fake, cache / "stream", runs)
+        await bench_http(fake.url, cache / "http", 3 if quick else 10)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)} | opper-mcp | floor | ratio / note")
+    print(f"{'-' * width}-|-----------|-------|-------------")
+    for name, ours, floor, verdict in rows:
+        print(f"{name.ljust(width)} | {ours} | {floor} | {verdict}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke check")
+    os.chdir(ROOT)
+    anyio.run(main, parser.parse_args().quick)
