@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opper-mcp",
         description="MCP server for the Opper LLM gateway (stdio by default, or streamable HTTP).",
-        epilog="Every flag falls back to the environment variable named in its help.",
+        epilog="Every flag falls back to the environment variable named in its help. "
+        "The Opper API key is read only from OPPER_API_KEY (never a flag, so it stays out of process lists).",
     )
     parser.add_argument("--version", action="version", version=f"opper-mcp {__version__}")
     add = parser.add_argument
@@ -108,18 +109,72 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _invalid(exc: ValidationError) -> int:
+    return _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
         if settings.transport == "http":
             settings.check_http()
     except ValidationError as exc:
-        return _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()))
+        return _invalid(exc)
     except ValueError as exc:
         return _fail(str(exc))
     configure_logging(settings)
     return serve(settings)
+
+
+# ---- subcommands (human-facing: they write to stdout) ----------------------------------------
+
+
+def doctor_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="opper-mcp doctor",
+        description="Check Python, uvx, the API key, Opper's reachability, the spec cache and the model list.",
+        epilog="Reads the same environment variables as the server. The key is never printed.",
+    )
+    parser.add_argument("--base-url", help=f"Opper API base URL (default {DEFAULT_BASE_URL}) [OPPER_BASE_URL]")
+    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per request [OPPER_MCP_TIMEOUT]")
+    parser.add_argument("--cache-dir", type=Path, help="spec and conversation cache [OPPER_MCP_CACHE_DIR]")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        return _invalid(exc)
+    configure_logging(settings)
+    from opper_mcp.doctor import doctor
+
+    return doctor(settings)
+
+
+def config_main(argv: Sequence[str]) -> int:
+    from opper_mcp import clients
+
+    parser = argparse.ArgumentParser(
+        prog="opper-mcp config",
+        description="Print a ready-to-paste MCP configuration for a client, with install links and commands.",
+    )
+    parser.add_argument("client", choices=clients.CLIENTS)
+    parser.add_argument("--http", metavar="URL", dest="http_url",
+                        help="connect to a running opper-mcp HTTP server (e.g. http://127.0.0.1:8000/mcp) "
+                        "instead of starting one with uvx")
+    parser.add_argument("--name", default=clients.DEFAULT_NAME, help="server name in the client (default opper)")
+    parser.add_argument("--raw", action="store_true", help="print only the file content (to redirect into a file)")
+    args = parser.parse_args(argv)
+    if args.http_url is not None and not args.http_url.startswith(("http://", "https://")):
+        parser.error("--http needs an http:// or https:// URL")
+    render = clients.render if args.raw else clients.setup_text
+    sys.stdout.write(render(args.client, name=args.name, http_url=args.http_url))
+    return 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"doctor": doctor_main, "config": config_main}
 
 
 def serve(settings: Settings) -> int:
@@ -142,8 +197,12 @@ def serve(settings: Settings) -> int:
         if settings.transport == "stdio":
             anyio.run(server.run_stdio_async)
         else:
+            import signal
+
             from opper_mcp.http import serve_http
 
+            # uvicorn shuts down gracefully on SIGTERM, then re-raises it: make that a clean exit 0, like Ctrl-C.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             anyio.run(serve_http, server, settings)
     except KeyboardInterrupt:
         pass

@@ -103,7 +103,7 @@ class Settings(BaseModel):
                 "(the Host names clients use), or DNS-rebinding protection would be off"
             )
         if self.auth_mode == "token" and self.http_token is None:
-            raise ValueError("--auth token needs OPPER_MCP_HTTP_TOKEN (or --http-token-file)")
+            raise ValueError("--auth token needs OPPER_MCP_HTTP_TOKEN (the bearer token clients must send)")
         if self.auth_mode == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to serve {self.host} without inbound auth: use --auth token or --auth passthrough"

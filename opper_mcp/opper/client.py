@@ -98,7 +98,8 @@ class SSEStream:
                 yield _json_object(body.decode("utf-8", "replace"), self.response.status_code)
                 return
             async for sse in httpx2.EventSource(self.response):
-                data = sse.data.strip()
+                # Error chunks can echo request text; never let the key through (as for error bodies).
+                data = redact(sse.data.strip(), self._secrets)
                 if not data:
                     continue
                 if data == "[DONE]":

@@ -19,6 +19,11 @@ MAX_PATTERN_CHARS = 500
 MAX_CONTEXT = 10
 MAX_MATCHES = 100
 LINE_CAP = 300
+# regex.compile writes counted repeats out: `a{100000000}` or `((a{1000}){1000}){1000}` takes gigabytes
+# and minutes before the match timeout even starts. Bound the product of every repeat count instead.
+MAX_REPEAT_PRODUCT = 10_000
+_REPEAT = regex.compile(r"\{\s*(\d*)\s*(?:,\s*(\d*)\s*)?\}")
+_VERBOSE = regex.compile(r"\(\?[\^\w-]*x")  # (?x) would let `{1 000 000}` or comments hide a count
 
 
 def grep(
@@ -54,12 +59,35 @@ def _validate(pattern: str, context: int, max_matches: int) -> None:
         raise SpecPatternError(f"context must be between 0 and {MAX_CONTEXT}, got {context}")
     if not 1 <= max_matches <= MAX_MATCHES:
         raise SpecPatternError(f"max_matches must be between 1 and {MAX_MATCHES}, got {max_matches}")
+    if _VERBOSE.search(pattern):
+        raise SpecPatternError("verbose mode (?x) is not supported: write the pattern without it")
+    if _repeat_product(pattern) > MAX_REPEAT_PRODUCT:
+        raise SpecPatternError(
+            f"pattern repeats too much (the {{n}} counts multiply to more than {MAX_REPEAT_PRODUCT}); "
+            "use + or * instead of large counts"
+        )
+
+
+def _repeat_product(pattern: str) -> int:
+    """Product of all `{m}`, `{m,n}`, `{m,}`, `{,n}` counts (an upper bound on how often anything repeats)."""
+    product, i = 1, 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        found = _REPEAT.match(pattern, i) if pattern[i] == "{" else None
+        if found is None:
+            i += 1
+            continue
+        product *= max([1, *(int(g) for g in found.groups() if g)])
+        i = found.end()
+    return product
 
 
 def _compile(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
     flags = regex.MULTILINE | (regex.IGNORECASE if ignore_case else 0)
     try:
-        return regex.compile(pattern, flags)
+        return regex.compile(pattern, flags, cache_pattern=False)  # caller-chosen patterns must not pile up
     except (regex.error, ValueError, OverflowError) as exc:
         raise SpecPatternError(f"invalid regular expression: {exc}") from exc
 

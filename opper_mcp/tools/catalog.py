@@ -65,7 +65,8 @@ async def _fetch_all(opper: OpperClient, include: tuple[str, ...]) -> list[Model
         params["include"] = ",".join(include)
     for _ in range(MAX_PAGES):
         params["offset"] = len(models)
-        response = await opper.request("GET", "/v3/models", params=params, auth_required=bool(include))
+        keyed = bool(KEYED_INCLUDES.intersection(include))  # maker/benchmarks are public
+        response = await opper.request("GET", "/v3/models", params=params, auth_required=keyed)
         page = ModelsPage.model_validate(response.data or {})
         models.extend(page.models)
         if not page.models or len(models) >= page.total:

@@ -229,6 +229,8 @@ async def chat(
         raise ToolError("give exactly one of prompt or messages")
     if prompt is not None and not prompt.strip():
         raise ToolError("prompt is empty")
+    if not (name.isascii() and name.isprintable()):
+        raise ToolError(f"name must be printable ASCII (it goes upstream as an HTTP header), got {name[:100]!r}")
     if json_schema is not None:
         check_schema(json_schema)
     state = app_state(ctx)

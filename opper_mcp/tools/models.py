@@ -96,7 +96,8 @@ async def list_models(
     ]
     rows: list[ModelRow] = []
     note = None
-    size = json_size(ModelList(total=len(found), offset=offset, models=[]))
+    cut_note = f"cut at {limit} rows to fit the output budget; page on with next_offset"  # the longest note
+    size = json_size(ModelList(total=len(found), offset=offset, models=[], next_offset=len(found), note=cut_note))
     for model in found[offset : offset + limit]:
         row = to_row(model, blocks)
         size += json_size(row) + 1

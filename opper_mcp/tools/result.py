@@ -7,6 +7,7 @@ Claude Code hands the model only `structuredContent` when both are present, othe
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
@@ -15,14 +16,19 @@ from pydantic import BaseModel
 OUTPUT_BUDGET_CHARS = 48_000
 
 
-def respond(model: BaseModel) -> CallToolResult:
+def _dump(model: BaseModel) -> tuple[dict[str, Any], str]:
     data = model.model_dump(mode="json", exclude_none=True, by_alias=True)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def respond(model: BaseModel) -> CallToolResult:
+    data, text = _dump(model)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def json_size(model: BaseModel) -> int:
-    return len(model.model_dump_json(exclude_none=True))
+    """Length of the text `respond` writes for `model` (pydantic's own JSON differs, e.g. `1e-5` vs `1e-05`)."""
+    return len(_dump(model)[1])
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:

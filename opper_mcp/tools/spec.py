@@ -11,14 +11,14 @@ from pydantic import Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.spec.errors import SpecPatternError, SpecTargetError
 from opper_mcp.spec.results import GrepResult, ReadResult
-from opper_mcp.spec.store import SpecResponse, SpecSnapshot
-from opper_mcp.tools.result import respond
+from opper_mcp.spec.store import SpecFetcher, SpecResponse, SpecSnapshot
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
 from opper_mcp.tools.state import ToolContext, app_state
 
 SPEC_PATH = "/v3/openapi.yaml"
 
 
-def spec_fetcher(opper: OpperClient):  # type: ignore[no-untyped-def]
+def spec_fetcher(opper: OpperClient) -> SpecFetcher:
     """The store's seam to the network: a conditional GET of the spec."""
 
     async def fetch(etag: str | None) -> SpecResponse:
@@ -59,7 +59,13 @@ async def grep_spec(
         found = grep(snap.index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
     except SpecPatternError as exc:
         raise ToolError(str(exc)) from exc
-    return respond(GrepSpecResult(**found.model_dump(), spec_source=snap.source, stale=snap.stale_reason))
+    result = GrepSpecResult(**found.model_dump(), spec_source=snap.source, stale=snap.stale_reason)
+    while len(result.matches) > 1 and json_size(result) > OUTPUT_BUDGET_CHARS:
+        result.matches = result.matches[: -max(1, len(result.matches) // 10)]
+        result.truncated = True
+        result.next_hint = (f"showing {len(result.matches)} of {result.total_matches} matching lines to fit the "
+                            "output budget; lower context or narrow the pattern")
+    return respond(result)
 
 
 async def read_spec(

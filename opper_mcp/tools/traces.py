@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
 from opper_mcp.opper.schemas import Span, Trace, TraceSummary, unwrap_data
-from opper_mcp.tools.result import clip, respond
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, clip, json_size, respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
 TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -92,6 +93,18 @@ def _number(meta: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+def _duration_ms(span: Span) -> int | None:
+    """Opper's spans carry start_time/end_time, not duration_ms: derive it."""
+    if span.duration_ms is not None:
+        return span.duration_ms
+    try:
+        start = datetime.fromisoformat((span.start_time or "").replace("Z", "+00:00"))
+        end = datetime.fromisoformat((span.end_time or "").replace("Z", "+00:00"))
+        return max(0, round((end - start).total_seconds() * 1000))
+    except (ValueError, TypeError):
+        return None
+
+
 def span_row(span: Span, depth: int, io_chars: int) -> SpanRow:
     meta = span.meta or {}
     row = SpanRow(
@@ -102,7 +115,7 @@ def span_row(span: Span, depth: int, io_chars: int) -> SpanRow:
         type=span.type,
         status=span.status,
         start_time=span.start_time,
-        duration_ms=span.duration_ms,
+        duration_ms=_duration_ms(span),
         model=meta.get("model") if isinstance(meta.get("model"), str) else None,
         input_tokens=_number(meta, "input_tokens", "prompt_tokens"),
         output_tokens=_number(meta, "output_tokens", "completion_tokens"),
@@ -189,7 +202,30 @@ async def get_trace(
         view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
     elif not any(r.input or r.output for r in rows) and io_chars:
         view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
+    fit_budget(view, trace.spans, io_chars)
     return respond(view)
+
+
+def fit_budget(view: TraceView, spans: list[Span], io_chars: int) -> None:
+    """Shorten the span page, or shrink inputs/outputs then drop the last spans, until the view fits
+    the output budget (JSON escaping can make the text far longer than the characters shown)."""
+    page = view.page
+    while page is not None and len(page.content) > 100 and json_size(view) > OUTPUT_BUDGET_CHARS:
+        page.content = page.content[: len(page.content) * 9 // 10]
+        end = page.offset + len(page.content)
+        page.next_offset = end if end < page.total_chars else None
+    if page is not None:
+        return
+    while io_chars and json_size(view) > OUTPUT_BUDGET_CHARS:
+        io_chars //= 2
+        view.spans = span_tree(spans, io_chars)
+        view.hint = (f"inputs/outputs cut to {io_chars} characters to fit the output budget; "
+                     "call get_trace with span_id and field to read one in full")
+    total = len(view.spans)
+    while len(view.spans) > 1 and json_size(view) > OUTPUT_BUDGET_CHARS:
+        view.spans = view.spans[: -max(1, len(view.spans) // 10)]
+        view.hint = (f"showing the first {len(view.spans)} of {total} spans to fit the output budget; "
+                     "call get_trace with span_id to read one span")
 
 
 SPAN_PAGE_CHARS = 20_000

@@ -9,7 +9,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import WebFetchResponse, WebSearchResponse
-from opper_mcp.tools.result import respond
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 SEARCH_PATH = "/v3/tools/web/search"
@@ -75,9 +75,9 @@ async def web_fetch(
     if start_index and start_index >= len(content):
         raise ToolError(f"start_index {start_index} is past the end: the page has {len(content)} characters")
     chunk = content[start_index : start_index + max_length]
-    end = start_index + len(chunk)
-    return respond(
-        FetchedPage(
+    while True:
+        end = start_index + len(chunk)
+        page = FetchedPage(
             url=final_url,
             title=title,
             content=chunk,
@@ -85,4 +85,7 @@ async def web_fetch(
             total_chars=len(content),
             next_start_index=end if end < len(content) else None,
         )
-    )
+        # JSON escaping (quotes, newlines, control characters) can make the text longer than the chunk.
+        if len(chunk) <= 100 or json_size(page) <= OUTPUT_BUDGET_CHARS:
+            return respond(page)
+        chunk = chunk[: len(chunk) * 9 // 10]

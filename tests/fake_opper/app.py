@@ -20,10 +20,12 @@ import copy
 import hashlib
 import http
 import json
+import random
 import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -119,6 +121,18 @@ class _StreamFault:
     n_chunks: int
     prefix: str
     remaining: int | None
+
+
+RANDOM_FAULT_KINDS: tuple[int | str, ...] = (429, 500, "slow", "drop_stream")
+SLOW_FAULT_S = 1.5
+
+
+@dataclass
+class _RandomFault:
+    rate: float
+    kinds: tuple[int | str, ...]
+    rng: random.Random
+    prefix: str
 
 
 @dataclass
@@ -241,6 +255,8 @@ class FakeOpper:
             self.roundtable_fail_models: set[str] = set()
             self._faults: list[_Fault] = []
             self._stream_faults: list[_StreamFault] = []
+            self._random_fault: _RandomFault | None = None
+            self.faults_injected: Counter[str] = Counter()
             self.traces: dict[str, Trace] = {}
             self._trace_seq = 0
             self._spec_override = None
@@ -309,10 +325,43 @@ class FakeOpper:
         with self._lock:
             self._stream_faults.append(_StreamFault("drop", n_chunks, path_prefix, times))
 
+    def fault_rate(
+        self,
+        rate: float,
+        statuses: Iterable[int | str] = RANDOM_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        path_prefix: str = "/v3/",
+    ) -> None:
+        """From now on, ~`rate` of the requests under `path_prefix` (that no armed fault took) get
+        one fault drawn from `statuses` by a `random.Random(seed)`: 429 (Retry-After: 0), 500,
+        "slow" (answer after 1.5 s) or "drop_stream" (streaming requests only: abort after 1 event,
+        counted as in `stream_drop_after`). Injected faults are counted in `faults_injected`
+        (keys "429", "500", "slow", "drop_stream"). `rate` 0 switches the mode off."""
+        kinds = tuple(statuses)
+        unknown = [k for k in kinds if k not in RANDOM_FAULT_KINDS]
+        if unknown or not kinds or not 0 <= rate <= 1:
+            raise ValueError(f"fault_rate: rate in [0, 1] and statuses from {RANDOM_FAULT_KINDS}, got {rate}, {kinds}")
+        with self._lock:
+            self._random_fault = _RandomFault(rate, kinds, random.Random(seed), path_prefix) if rate else None
+
+    def _take_random_fault(self, path: str, streaming: bool) -> str | None:
+        with self._lock:
+            rf = self._random_fault
+            if rf is None or not path.startswith(rf.prefix) or rf.rng.random() >= rf.rate:
+                return None
+            kinds = [k for k in rf.kinds if k != "drop_stream" or streaming]
+            if not kinds:
+                return None
+            kind = str(rf.rng.choice(kinds))
+            self.faults_injected[kind] += 1
+            return kind
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
             self._stream_faults.clear()
+            self._random_fault = None
 
     def _take_faults(self, path: str) -> tuple[_Fault | None, _Fault | None]:
         with self._lock:
@@ -818,7 +867,7 @@ class FakeOpperMiddleware:
             if not msg.get("more_body", False):
                 break
         raw = bytes(body)
-        self.state._record(scope, raw)
+        rec = self.state._record(scope, raw)
         conn = _Conn(self.state)
         scope["fake_opper.conn"] = conn
         watcher = asyncio.create_task(self._watch(receive, conn))
@@ -834,6 +883,15 @@ class FakeOpperMiddleware:
 
         try:
             delay, fault = self.state._take_faults(scope["path"])
+            if delay is None and fault is None:
+                streaming = isinstance(rec.json, dict) and rec.json.get("stream") is True
+                kind = self.state._take_random_fault(scope["path"], streaming)
+                if kind == "slow":
+                    delay = _Fault("delay", "/", 1, seconds=SLOW_FAULT_S)
+                elif kind == "drop_stream":
+                    scope["fake_opper.drop_stream_after"] = 1
+                elif kind is not None:
+                    fault = _Fault("fail", "/", 1, status=int(kind), retry_after=0 if kind == "429" else None)
             if delay is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(conn.event.wait(), delay.seconds)
@@ -899,6 +957,8 @@ class SSEStream:
                 state._update_stream(record, disconnected_at=conn.at)
                 return
         fault = state._take_stream_fault(self.path)
+        if fault is None and "fake_opper.drop_stream_after" in scope:  # a random "drop_stream" fault
+            fault = _StreamFault("drop", scope["fake_opper.drop_stream_after"], self.path, 1)
         fault_at = None if fault is None else fault.n_chunks + self.uncounted
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
 

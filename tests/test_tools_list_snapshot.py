@@ -1,0 +1,128 @@
+"""Snapshot of tools/list: what every client (and model) sees. Drift must be deliberate.
+
+Refresh after an intended change:  UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tools_list_snapshot.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opper_mcp.settings import TOOL_NAMES
+from tests.fake_opper.catalogue import CATALOGUE
+from tests.support import MODES, connect, make_settings
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+# Compact tools/list JSON was 23,694 bytes when this budget was set (+15%). Every byte is paid by every
+# conversation of every client that loads the server: raise it only for a feature worth the tokens.
+SIZE_BUDGET = 27_250
+MAX_NAME = 30
+PROVIDERS = sorted({entry.id.split("/")[0] for entry in CATALOGUE} | {"google", "azure", "bedrock", "vertex"})
+MODEL_ID = re.compile(rf"\b(?:{'|'.join(map(re.escape, PROVIDERS))})/[A-Za-z0-9]")
+
+
+async def list_tools(mode: str, tmp_path: Path) -> list[dict[str, Any]]:
+    settings = make_settings("http://127.0.0.1:9", tmp_path / "cache")  # nothing is called: no upstream needed
+    async with connect(settings, mode) as client:
+        result = await client.list_tools()
+    return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in result.tools]
+
+
+def render(tools: list[dict[str, Any]]) -> str:
+    return json.dumps(tools, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@pytest.fixture
+async def tools(tmp_path: Path) -> list[dict[str, Any]]:
+    return await list_tools("legacy", tmp_path)
+
+
+async def test_both_eras_list_the_same_tools(tools: list[dict[str, Any]], tmp_path: Path) -> None:
+    for mode in MODES:
+        assert await list_tools(mode, tmp_path) == tools, mode
+
+
+async def test_tools_list_matches_snapshot(tools: list[dict[str, Any]]) -> None:
+    current = [{key: tool[key] for key in FIELDS if key in tool} for tool in tools]
+    text = render(current)
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(text)
+    if not SNAPSHOT.exists():
+        pytest.fail(f"{SNAPSHOT} is missing: run UPDATE_SNAPSHOTS=1 uv run pytest {Path(__file__).name}")
+    expected = json.loads(SNAPSHOT.read_text())
+    if current != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                render(expected).splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile="tests/snapshots/tools_list.json (snapshot)",
+                tofile="tools/list (now)",
+            )
+        )
+        pytest.fail(
+            "tools/list drifted from the snapshot. If intended, refresh it with "
+            f"UPDATE_SNAPSHOTS=1 uv run pytest tests/{Path(__file__).name}\n{diff}",
+            pytrace=False,
+        )
+
+
+async def test_order_is_the_documented_one(tools: list[dict[str, Any]]) -> None:
+    assert [t["name"] for t in tools] == list(TOOL_NAMES)
+
+
+async def test_size_budget(tools: list[dict[str, Any]]) -> None:
+    size = len(json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= SIZE_BUDGET, f"tools/list is {size:,} bytes, over the {SIZE_BUDGET:,}-byte budget"
+
+
+async def test_every_tool_is_fully_described(tools: list[dict[str, Any]]) -> None:
+    problems: list[str] = []
+    for tool in tools:
+        name = tool["name"]
+        if len(name) > MAX_NAME or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            problems.append(f"{name}: name must be snake_case and at most {MAX_NAME} chars")
+        if not tool.get("title"):
+            problems.append(f"{name}: no title")
+        if not tool.get("description", "").strip():
+            problems.append(f"{name}: no description")
+        annotations = tool.get("annotations") or {}
+        missing = [h for h in HINTS if not isinstance(annotations.get(h), bool)]
+        if missing:
+            problems.append(f"{name}: annotation hints not set: {missing}")
+        if tool.get("inputSchema", {}).get("type") != "object":
+            problems.append(f"{name}: inputSchema is not an object schema")
+        if tool.get("outputSchema", {}).get("type") != "object":
+            problems.append(f"{name}: no object outputSchema")
+    assert problems == []
+
+
+async def test_no_model_ids_in_schemas(tools: list[dict[str, Any]]) -> None:
+    # Model ids go stale; list_models is where they come from. Schemas must not hard-code any.
+    found = {
+        tool["name"]: sorted({m.group(0) for m in MODEL_ID.finditer(json.dumps(tool[key]))})
+        for tool in tools
+        for key in ("inputSchema", "outputSchema")
+        if key in tool and MODEL_ID.search(json.dumps(tool[key]))
+    }
+    assert found == {}
+    catalogue_ids = {entry.id for entry in CATALOGUE}
+    blob = json.dumps([{k: t.get(k) for k in ("inputSchema", "outputSchema")} for t in tools])
+    assert sorted(i for i in catalogue_ids if i in blob) == []
+
+
+def test_model_id_pattern_works() -> None:
+    # Guards the guard: the regex must flag a real id and leave our own trace-name default alone.
+    assert MODEL_ID.search('{"examples": ["openai/gpt-4o"]}')
+    assert MODEL_ID.search("e.g. anthropic/claude-sonnet-4-6")
+    assert not MODEL_ID.search('"default": "opper-mcp/chat"')
