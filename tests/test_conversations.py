@@ -163,12 +163,12 @@ async def test_max_conversations_prunes_the_least_recently_updated(db_path: Path
 
 
 async def test_max_age_expires_conversations(db_path: Path) -> None:
-    s = SQLiteConversationStore(db_path, max_age_s=0.2)
+    s = SQLiteConversationStore(db_path, max_age_s=0.5)
     try:
         cid = await s.create(ALICE)
         await s.save(cid, ALICE, [turn("user", "hi")])
         assert await s.load(cid, ALICE) == [turn("user", "hi")]
-        await anyio.sleep(0.3)
+        await anyio.sleep(0.6)
         with pytest.raises(UnknownConversation):
             await s.load(cid, ALICE)
         # and the next create deletes the expired row for good

@@ -58,14 +58,12 @@ async def test_throttle_bounds_the_rate() -> None:
     rec = Recorder()
     p = Progress(rec, min_interval_s=0.05)
     started = time.monotonic()
-    n = 0
-    while time.monotonic() - started < 0.3:
-        n += 1
+    for n in range(150):  # many updates over at least 0.3 s…
         await p.update(f"tick {n}")
-        await anyio.sleep(0.001)
+        await anyio.sleep(0.002)
     elapsed = time.monotonic() - started
-    assert n > 50  # many updates…
     assert 2 <= len(rec.sent) <= elapsed / 0.05 + 2  # …few sends
+    assert len(rec.sent) < 150 / 5
 
 
 async def test_force_bypasses_the_throttle() -> None:
@@ -122,11 +120,11 @@ async def test_heartbeat_fires_while_idle_and_stops_on_exit() -> None:
 async def test_heartbeat_stays_quiet_while_updates_flow() -> None:
     rec = Recorder()
     p = Progress(rec, min_interval_s=0)
-    async with p.heartbeat(0.05):
-        for i in range(30):
+    async with p.heartbeat(0.2):
+        for i in range(40):
             await p.update(f"token {i}")
             await anyio.sleep(0.01)
-    assert len(rec.sent) == 30
+    assert len(rec.sent) == 40
     assert not [m for m in rec.messages if "elapsed" in m], rec.messages
 
 

@@ -135,6 +135,23 @@ async def test_every_parameter_reaches_the_body(client: Client, fake_opper: Fake
     assert data["served_model"] == "claude-sonnet-4-6-2025-08-07"  # from x-opper-served-model
 
 
+async def test_every_call_streams_with_usage(client: Client, fake_opper: FakeOpperServer) -> None:
+    cid = data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "a"}))["conversation_id"]
+    for args in (
+        {"model": MODEL, "prompt": "b", "conversation_id": cid},
+        {"model": MODEL, "messages": [{"role": "user", "content": "c"}]},
+        {"model": MODEL, "prompt": "d", "json_schema": {"type": "object"}},
+        {"model": MODEL, "prompt": "e", "web_search": True, "max_tokens": 10},
+    ):
+        data_of(await client.call_tool("chat", args))
+    bodies = [r.json for r in chat_requests(fake_opper)]
+    assert len(bodies) == 5
+    for body in bodies:
+        assert body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+    assert all(s.finished for s in fake_opper.state.streams)
+
+
 async def test_temperature_zero_is_sent(client: Client, fake_opper: FakeOpperServer) -> None:
     data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "x", "temperature": 0}))
     assert chat_requests(fake_opper)[0].json["temperature"] == 0

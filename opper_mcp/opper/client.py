@@ -152,14 +152,22 @@ def retry_after_seconds(value: str | None) -> float | None:
 class OpperClient:
     """Typed-agnostic REST access: JSON requests and SSE streams with retries and clean errors."""
 
-    def __init__(self, config: ClientConfig, api_key: SecretStr | None = None, *, _pool: _Pool | None = None):
+    def __init__(
+        self,
+        config: ClientConfig,
+        api_key: SecretStr | None = None,
+        *,
+        key_source: str = "OPPER_API_KEY",
+        _pool: _Pool | None = None,
+    ):
         self.config = config
         self.api_key = api_key
+        self.key_source = key_source  # named in the hint when Opper rejects the key
         self._pool = _pool or _Pool(config)
 
-    def with_key(self, api_key: SecretStr | None) -> OpperClient:
+    def with_key(self, api_key: SecretStr | None, *, key_source: str | None = None) -> OpperClient:
         """A view on the same connection pool that authenticates with another key."""
-        return OpperClient(self.config, api_key, _pool=self._pool)
+        return OpperClient(self.config, api_key, key_source=key_source or self.key_source, _pool=self._pool)
 
     @property
     def key_fingerprint(self) -> str:
@@ -266,6 +274,8 @@ class OpperClient:
                 attempt += 1
                 continue
             error = api_error(status, redact(body, self._secrets()))
+            if status == 401 and self.key_source != "OPPER_API_KEY":
+                error.hint = f"Opper rejected {self.key_source}"
             if status in retry_statuses and attempt:
                 error.hint = f"still HTTP {status} after {attempt} retr{'y' if attempt == 1 else 'ies'}; " + (
                     error.hint or "try again later"

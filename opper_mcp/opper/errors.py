@@ -84,6 +84,7 @@ _HINTS: dict[int, str] = {
     401: "check OPPER_API_KEY (create one at https://platform.opper.ai)",
     402: "Opper balance or budget exhausted: top up or raise the spend cap at https://platform.opper.ai",
     403: "the key's project is not allowed to do this (model allow-list, entitlement or tier)",
+    404: "check the id or name you passed, and that OPPER_BASE_URL points at Opper (without /v3)",
     429: "rate limited by Opper: wait a little before retrying",
 }
 

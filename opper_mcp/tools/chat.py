@@ -85,10 +85,14 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
 def check_schema(schema: dict[str, Any]) -> None:
     import jsonschema  # loaded on first use: it costs start-up time every client pays
 
+    if not isinstance(schema.get("$schema", ""), str):
+        raise ToolError("json_schema is not a valid JSON Schema: $schema must be a dialect URI string")
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ToolError(f"json_schema is not a valid JSON Schema: {exc.message} (at {exc.json_path})") from exc
+    except RecursionError as exc:
+        raise ToolError("json_schema is nested too deeply to check") from exc
 
 
 def parse_structured(text: str, schema: dict[str, Any]) -> Any:
@@ -101,8 +105,19 @@ def parse_structured(text: str, schema: dict[str, Any]) -> Any:
         data = json.loads(fenced.group(1) if fenced else raw)
     except ValueError as exc:
         raise ToolError(f"the model's answer is not JSON ({exc}); raw text: {raw[:PARTIAL_CHARS]}") from exc
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+
+    # An empty registry: a $ref is resolved inside the schema only, never fetched from the network.
+    validator = jsonschema.validators.validator_for(schema)(schema, registry=Registry())
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    except (Unresolvable, RecursionError) as exc:
+        problem = str(exc) if isinstance(exc, Unresolvable) else "a $ref cycle"
+        raise ToolError(
+            f"json_schema cannot check the answer ({problem}); use only $refs into the schema itself, "
+            f"without cycles; raw text: {raw[:PARTIAL_CHARS]}"
+        ) from exc
     if error is not None:
         raise ToolError(
             f"the model's JSON does not match json_schema at {error.json_path}: {error.message}; "
@@ -229,7 +244,8 @@ async def chat(
         raise ToolError("give exactly one of prompt or messages")
     if prompt is not None and not prompt.strip():
         raise ToolError("prompt is empty")
-    if not (name.isascii() and name.isprintable()):
+    name = name.strip()
+    if not (name and name.isascii() and name.isprintable()):
         raise ToolError(f"name must be printable ASCII (it goes upstream as an HTTP header), got {name[:100]!r}")
     if json_schema is not None:
         check_schema(json_schema)

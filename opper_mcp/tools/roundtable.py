@@ -65,8 +65,10 @@ class RoundtableAccumulator:
         index = event.get("model_index")
         has_index = isinstance(index, int)
         if event.get("error") and not has_index:
+            error = event["error"]
+            message = error.get("message", error) if isinstance(error, dict) else error
             failures = "; ".join(f"{r.model}: {r.error}" for r in self.done.values() if r.error)
-            raise OpperError(f"roundtable failed: {event['error']}" + (f" ({failures})" if failures else ""))
+            raise OpperError(f"roundtable failed: {message}" + (f" ({failures})" if failures else ""))
         if "meta" in event and isinstance(event["meta"], dict):
             self.meta = RoundtableMeta.model_validate(event["meta"])
             self.final_data = event.get("data", self.final_data)

@@ -50,4 +50,4 @@ def opper_for(ctx: ToolContext) -> OpperClient:
     scheme, _, token = (headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ToolError("pass-through auth: this request carried no bearer token (send your Opper API key)")
-    return state.opper.with_key(SecretStr(token.strip()))
+    return state.opper.with_key(SecretStr(token.strip()), key_source="the bearer token you sent (your Opper key)")

@@ -77,7 +77,7 @@ async def web_fetch(
     chunk = content[start_index : start_index + max_length]
     while True:
         end = start_index + len(chunk)
-        page = FetchedPage(
+        result = FetchedPage(
             url=final_url,
             title=title,
             content=chunk,
@@ -86,6 +86,6 @@ async def web_fetch(
             next_start_index=end if end < len(content) else None,
         )
         # JSON escaping (quotes, newlines, control characters) can make the text longer than the chunk.
-        if len(chunk) <= 100 or json_size(page) <= OUTPUT_BUDGET_CHARS:
-            return respond(page)
+        if len(chunk) <= 100 or json_size(result) <= OUTPUT_BUDGET_CHARS:
+            return respond(result)
         chunk = chunk[: len(chunk) * 9 // 10]
