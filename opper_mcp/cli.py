@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--auth", dest="auth_mode", choices=["none", "token", "passthrough"],
                       help="inbound auth: none (loopback only), token (static bearer OPPER_MCP_HTTP_TOKEN) or "
                       "passthrough (each caller's bearer is its own Opper key) [OPPER_MCP_AUTH]")
+    http.add_argument("--stateless", action="store_true", default=None,
+                      help="no MCP sessions for 2025-11-25 clients either, so any replica can answer any "
+                      "request behind a load balancer (env: 1 or true) [OPPER_MCP_STATELESS]")
     http.add_argument("--max-body-bytes", type=int, help="largest request body accepted, else 413 (default 4 MiB) "
                       "[OPPER_MCP_MAX_BODY_BYTES]")
     parser.set_defaults(command="serve")
@@ -90,10 +93,8 @@ def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -
 
     environ = dict(os.environ) if env is None else env
     values = env_defaults(environ)
-    if environ.get("OPPER_MCP_TRANSPORT", "").strip():
-        values["transport"] = environ["OPPER_MCP_TRANSPORT"].strip()
     for field in ("transport", "base_url", "timeout_s", "max_retries", "cache_dir", "log_level", "host", "port",
-                  "auth_mode", "max_body_bytes"):
+                  "auth_mode", "max_body_bytes", "stateless"):
         value = getattr(args, field, None)
         if value is not None:
             values[field] = value

@@ -94,6 +94,7 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
         streamable_http_path=MCP_PATH,
         transport_security=security,
         max_request_body_size=settings.max_body_bytes,
+        stateless_http=settings.stateless,
         host=settings.host,
     )
 

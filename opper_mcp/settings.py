@@ -67,6 +67,7 @@ class Settings(BaseModel):
     auth_mode: AuthMode = "none"
     http_token: SecretStr | None = None
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    stateless: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @field_validator("base_url")
@@ -130,6 +131,8 @@ def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
         "OPPER_MCP_HTTP_TOKEN": "http_token",
         "OPPER_MCP_LOG_LEVEL": "log_level",
         "OPPER_MCP_MAX_BODY_BYTES": "max_body_bytes",
+        "OPPER_MCP_TRANSPORT": "transport",
+        "OPPER_MCP_STATELESS": "stateless",
     }
     for var, field in table.items():
         value = env.get(var, "").strip()

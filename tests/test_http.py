@@ -300,3 +300,31 @@ def test_sigterm_while_idle_exits_0(emulator: FakeOpperServer, tmp_path: Path) -
     assert code == 0, f"exit code {code}; stderr:\n{stderr}"
     assert took < 5, took
     assert "Traceback" not in stderr, stderr
+
+
+# ------------------------------------------------------------------------------------ stateless replicas
+
+
+@pytest.fixture(scope="module")
+def stateless_server(emulator: FakeOpperServer, logs: Path) -> Iterator[HttpServer]:
+    env = server_env(emulator.url, logs / "cache-stateless", OPPER_MCP_STATELESS="1")
+    with http_server(env, logs) as server:
+        yield server
+
+
+def test_stateless_mode_issues_no_session(stateless_server: HttpServer, open_server: HttpServer) -> None:
+    stateless = httpx2.post(stateless_server.url, json=INITIALIZE, headers=MCP_HEADERS, timeout=5)
+    stateful = httpx2.post(open_server.url, json=INITIALIZE, headers=MCP_HEADERS, timeout=5)
+    assert stateless.status_code == stateful.status_code == 200
+    assert "mcp-session-id" in stateful.headers  # the default keeps legacy sessions ...
+    assert "mcp-session-id" not in stateless.headers  # ... --stateless keeps none, so any replica can answer
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_stateless_mode_serves_both_eras_with_progress(
+    stateless_server: HttpServer, fake: FakeOpperServer, mode: str
+) -> None:
+    fake.state.chunk_delay = 0.05
+    async with Client(stateless_server.url, mode=mode, read_timeout_seconds=30) as client:
+        progress = await exercise(client, f"stateless ({mode})")
+    assert progress, "progress must still arrive without sessions (SSE responses)"
