@@ -7,6 +7,8 @@ a hung server into a clear error.
 
 from __future__ import annotations
 
+import functools
+
 import regex
 
 from opper_mcp.spec.errors import SpecPatternError
@@ -84,10 +86,11 @@ def _repeat_product(pattern: str) -> int:
     return product
 
 
+@functools.lru_cache(maxsize=64)  # agents repeat patterns; bounded, so caller-chosen patterns cannot pile up
 def _compile(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
     flags = regex.MULTILINE | (regex.IGNORECASE if ignore_case else 0)
     try:
-        return regex.compile(pattern, flags, cache_pattern=False)  # caller-chosen patterns must not pile up
+        return regex.compile(pattern, flags, cache_pattern=False)
     except (regex.error, ValueError, OverflowError) as exc:
         raise SpecPatternError(f"invalid regular expression: {exc}") from exc
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -80,16 +80,17 @@ def matches(
     query: str | None = None,
     type: str | None = None,
     provider: str | None = None,
-    capabilities: Iterable[str] = (),
+    capabilities: Sequence[str] = (),
 ) -> bool:
     """The same filters Opper applies server-side, run on the cached list."""
     if type and model.type.lower() != type.lower():
         return False
     if provider and model.provider.lower() != provider.lower():
         return False
-    have = {c.lower() for c in model.capabilities}
-    if any(c.lower() not in have for c in capabilities):
-        return False
+    if capabilities:
+        have = {c.lower() for c in model.capabilities}
+        if any(c.lower() not in have for c in capabilities):
+            return False
     if query:
         haystack = " ".join([model.id, model.name, model.description, *model.aliases]).lower()
         return all(word in haystack for word in query.lower().split())
