@@ -114,16 +114,60 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
     return app
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
-    import uvicorn
+GRACE_S = 10.0
 
+
+class InFlight:
+    """Counts the POST requests being answered (a tool call's SSE response ends with its result)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
+
+
+async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
+    import asyncio
+    import socket
+
+    import uvicorn
+    from sse_starlette.sse import AppStatus
+
+    class Server(uvicorn.Server):
+        """On SIGTERM, answer the tool calls in flight before any SSE stream is closed.
+
+        sse-starlette (under the MCP SDK) would end every SSE stream the moment uvicorn sees the
+        signal, turning each call in flight into "SSE stream ended without a response".
+        """
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for listener in self.servers:
+                listener.close()  # no new connections while the calls finish
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + GRACE_S
+            while app.count and not self.force_exit and loop.time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            AppStatus.should_exit = True  # now end the listen-only streams too
+            await super().shutdown(sockets)
+
+    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
+    app = InFlight(build_http_app(server, settings))
     config = uvicorn.Config(
-        build_http_app(server, settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(GRACE_S),
         lifespan="on",
     )
-    await uvicorn.Server(config).serve()
+    await Server(config).serve()

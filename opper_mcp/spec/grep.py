@@ -21,9 +21,10 @@ MAX_PATTERN_CHARS = 500
 MAX_CONTEXT = 10
 MAX_MATCHES = 100
 LINE_CAP = 300
-# regex.compile writes counted repeats out: `a{100000000}` or `((a{1000}){1000}){1000}` takes gigabytes
-# and minutes before the match timeout even starts. Bound the product of every repeat count instead.
-MAX_REPEAT_PRODUCT = 10_000
+# regex.compile writes counted repeats out: `a{100000000}`, `((a{1000}){1000}){1000}` or 160 groups
+# repeated {10000} times take gigabytes and seconds to minutes before the match timeout even starts.
+# Bound the size of the pattern with its repeats written out instead.
+MAX_EXPANDED_ATOMS = 10_000
 _REPEAT = regex.compile(r"\{\s*(\d*)\s*(?:,\s*(\d*)\s*)?\}")
 _VERBOSE = regex.compile(r"\(\?[\^\w-]*x")  # (?x) would let `{1 000 000}` or comments hide a count
 
@@ -63,27 +64,51 @@ def _validate(pattern: str, context: int, max_matches: int) -> None:
         raise SpecPatternError(f"max_matches must be between 1 and {MAX_MATCHES}, got {max_matches}")
     if _VERBOSE.search(pattern):
         raise SpecPatternError("verbose mode (?x) is not supported: write the pattern without it")
-    if _repeat_product(pattern) > MAX_REPEAT_PRODUCT:
+    if _expanded_size(pattern) > MAX_EXPANDED_ATOMS:
         raise SpecPatternError(
-            f"pattern repeats too much (the {{n}} counts multiply to more than {MAX_REPEAT_PRODUCT}); "
-            "use + or * instead of large counts"
+            f"pattern repeats too much (more than {MAX_EXPANDED_ATOMS} elements once its {{n}} counts are "
+            "written out); use + or * instead of large counts"
         )
 
 
-def _repeat_product(pattern: str) -> int:
-    """Product of all `{m}`, `{m,n}`, `{m,}`, `{,n}` counts (an upper bound on how often anything repeats)."""
-    product, i = 1, 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            i += 2
+def _expanded_size(pattern: str) -> int:
+    """Atoms in `pattern` with every `{m}`/`{m,n}`/`{m,}`/`{,n}` repeat written out (the larger bound
+    counts). Errs on the large side: a group counts everything in it, a class counts as one atom."""
+    frames = [[0, 0]]  # per open group: [atoms so far, atoms of the last element]
+    i, n = 0, len(pattern)
+    while i < n:
+        frame, char = frames[-1], pattern[i]
+        count = _REPEAT.match(pattern, i) if char == "{" else None
+        if count is not None:
+            times = max([1, *(int(g) for g in count.groups() if g)])
+            frame[0] += frame[1] * (times - 1)
+            frame[1] *= times
+            i = count.end()
             continue
-        found = _REPEAT.match(pattern, i) if pattern[i] == "{" else None
-        if found is None:
+        if char in "*+?":  # repeats without writing out: the last element stays what a {n} would repeat
             i += 1
             continue
-        product *= max([1, *(int(g) for g in found.groups() if g)])
-        i = found.end()
-    return product
+        if char == "(":
+            frames.append([0, 0])
+            i += 1
+            continue
+        if char == ")" and len(frames) > 1:
+            inner = frames.pop()[0]
+            frames[-1][0] += inner
+            frames[-1][1] = inner
+            i += 1
+            continue
+        if char == "[":  # one class, up to its closing bracket (a leading ] or ^] is literal)
+            j = i + 1 + (pattern.startswith("^", i + 1))
+            j += pattern.startswith("]", j)
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+        else:
+            i += 2 if char == "\\" else 1
+        frame[0] += 1
+        frame[1] = 1
+    return sum(f[0] for f in frames)
 
 
 @functools.lru_cache(maxsize=64)  # agents repeat patterns; bounded, so caller-chosen patterns cannot pile up
