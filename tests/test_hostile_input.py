@@ -463,10 +463,6 @@ TEXT_PARAMETERS = [("chat", "prompt", {"model": CHAT_MODEL}), ("chat", "system",
                    ("roundtable", "instructions", {"input": "q", "models": [CHAT_MODEL, "openai/gpt-5-mini"]})]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mcp 2.3 FuncMetadata.pre_parse_json json.loads every string sent for a parameter whose annotation is not "
-    "exactly `str` (so `str | None` too): text that happens to be a JSON object/array arrives as a dict/list and "
-    "is rejected, and the text 'null' becomes None. Not fixed in opper-mcp (needs SDK internals); see report."))
 @pytest.mark.parametrize(("tool", "param", "base"), TEXT_PARAMETERS, ids=[f"{t}.{p}" for t, p, _ in TEXT_PARAMETERS])
 def test_json_looking_text_is_kept_as_text(portal_client: tuple[BlockingPortal, Client], tool: str, param: str,
                                            base: dict[str, Any]) -> None:

@@ -144,7 +144,21 @@ async def test_get_trace_with_hundreds_of_spans_is_cut_with_a_hint(client: Clien
     view = within_budget(await client.call_tool("get_trace", {"trace_id": tid, "io_chars": 0}))
     assert view["span_count"] == 600
     assert 0 < len(view["spans"]) < 600
-    assert "of 600 spans" in view["hint"] and "span_id" in view["hint"]
+    assert "of 600" in view["hint"] and "span_id" in view["hint"]
+
+    # Paging with offset walks every span exactly once, in tree order.
+    seen = [row["id"] for row in view["spans"]]
+    offset = view.get("next_offset")
+    while offset is not None:
+        assert offset == len(seen), (offset, len(seen))
+        page = within_budget(await client.call_tool("get_trace", {"trace_id": tid, "io_chars": 0, "offset": offset}))
+        assert page["span_count"] == 600 and page["spans"]
+        seen += [row["id"] for row in page["spans"]]
+        offset = page.get("next_offset")
+        assert len(seen) <= 600
+    assert seen == [s["id"] for s in spans]
+    past_end = await client.call_tool("get_trace", {"trace_id": tid, "offset": 600})
+    assert past_end.is_error and "past the last span" in text_of(past_end)
 
 
 # ------------------------------------------------------------------------------------ web_fetch
@@ -389,3 +403,30 @@ async def test_self_signed_upstream_is_refused(tmp_path: Path) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# ------------------------------------------------------------------------------------ model answers
+
+
+async def test_long_chat_answer_is_cut_to_the_budget_and_kept_whole(client: Client, settings: Settings) -> None:
+    prompt = "word " * 20_000  # the emulator echoes the prompt: a 100k-character answer
+    data = within_budget(await client.call_tool("chat", {"model": CHAT_MODEL, "prompt": prompt}))
+    assert 0 < len(data["text"]) < 100_000
+    assert "cut at" in data["note"] and "conversation" in data["note"]
+    db = sqlite3.connect(settings.resolved_cache_dir / "conversations.sqlite3")
+    try:
+        (stored,) = db.execute("SELECT messages FROM conversations WHERE id = ?", (data["conversation_id"],)).fetchone()
+    finally:
+        db.close()
+    answer = json.loads(stored)[-1]
+    assert answer["role"] == "assistant" and len(answer["content"]) > 100_000 - 1_000
+    assert answer["content"].startswith(data["text"])
+
+
+async def test_long_roundtable_answers_are_cut_to_the_budget(client: Client) -> None:
+    question = "why? " * 6_000  # every member (and the summary) echoes a 30k-character input
+    models = [CHAT_MODEL, "openai/gpt-5-mini", "anthropic/claude-sonnet-4-6", "gemini/gemini-2.5-pro"]
+    data = within_budget(await client.call_tool("roundtable", {"input": question, "models": models}))
+    assert len(data["results"]) == 4 and all(r["answer"] for r in data["results"])
+    assert any(r["answer"].endswith("…") for r in data["results"])
+    assert "cut" in data["note"]

@@ -18,7 +18,7 @@ from opper_mcp.opper.schemas import Usage
 from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.conversations import Message, UnknownConversation
 from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import respond
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 CHAT_PATH = "/v3/compat/chat/completions"
@@ -63,6 +63,7 @@ class ChatResult(BaseModel):
     trace_id: str = Field(description="Pass to get_trace")
     citations: list[Citation] | None = None
     conversation_id: str = Field(description="Pass back to continue this conversation")
+    note: str | None = None
 
 
 # ---- pure parts ---------------------------------------------------------------------------
@@ -82,13 +83,20 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
 
 
+def _validator_class(schema: dict[str, Any]) -> Any:
+    """The dialect `$schema` names; an unknown or missing one means draft 2020-12 (what OpenAI-style APIs use)."""
+    import jsonschema
+
+    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+
+
 def check_schema(schema: dict[str, Any]) -> None:
     import jsonschema  # loaded on first use: it costs start-up time every client pays
 
     if not isinstance(schema.get("$schema", ""), str):
         raise ToolError("json_schema is not a valid JSON Schema: $schema must be a dialect URI string")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        _validator_class(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ToolError(f"json_schema is not a valid JSON Schema: {exc.message} (at {exc.json_path})") from exc
     except RecursionError as exc:
@@ -109,7 +117,7 @@ def parse_structured(text: str, schema: dict[str, Any]) -> Any:
     from referencing.exceptions import Unresolvable
 
     # An empty registry: a $ref is resolved inside the schema only, never fetched from the network.
-    validator = jsonschema.validators.validator_for(schema)(schema, registry=Registry())
+    validator = _validator_class(schema)(schema, registry=Registry())
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     except (Unresolvable, RecursionError) as exc:
@@ -194,14 +202,14 @@ class ChatAccumulator:
 
 
 def build_messages(
-    history: list[Message], system: str | None, prompt: str | None, messages: list[ChatMessage] | None
+    history: list[Message], system: str, prompt: str, messages: list[ChatMessage] | None
 ) -> list[Message]:
-    """History plus the new turns; a new system prompt replaces the old one."""
+    """History plus the new turns; a new system prompt replaces the old one ("" means none given)."""
     new: list[Message] = [m.model_dump(exclude_none=True) for m in messages or []]
-    if prompt is not None:
+    if prompt:
         new.append({"role": "user", "content": prompt})
-    base = [m for m in history if not (system is not None and m.get("role") == "system")]
-    if system is not None:
+    base = [m for m in history if not (system and m.get("role") == "system")]
+    if system:
         base.insert(0, {"role": "system", "content": system})
     return base + new
 
@@ -223,10 +231,10 @@ async def chat(
     ctx: ToolContext,
     model: Annotated[str, Field(description="Model id (provider/model), pool name or alias", min_length=1,
                                 max_length=200)],
-    prompt: Annotated[str | None, Field(description="The user message (or use messages)")] = None,
+    prompt: Annotated[str, Field(description="The user message (or use messages)")] = "",
     messages: Annotated[list[ChatMessage] | None, Field(description="OpenAI-style messages instead of prompt",
                                                         max_length=500)] = None,
-    system: Annotated[str | None, Field(description="System prompt")] = None,
+    system: Annotated[str, Field(description="System prompt")] = "",
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None,
     max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None,
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None,
@@ -240,9 +248,11 @@ async def chat(
 ) -> Annotated[CallToolResult, ChatResult]:
     """Ask any Opper model. Returns the answer with tokens, cost and a trace_id; json_schema gives
     validated JSON in `data`; web_search lets the model search; conversation_id continues a chat."""
-    if (prompt is None) == (messages is None):
+    # Text parameters are plain `str` ("" = not given): the SDK would JSON-decode a `str | None`
+    # argument, so a prompt that happens to be JSON would arrive as an object.
+    if (prompt != "") == (messages is not None):
         raise ToolError("give exactly one of prompt or messages")
-    if prompt is not None and not prompt.strip():
+    if prompt and not prompt.strip():
         raise ToolError("prompt is empty")
     name = name.strip()
     if not (name and name.isascii() and name.isprintable()):
@@ -321,7 +331,23 @@ async def chat(
         citations=list(acc.citations.values()) or None,
         conversation_id=conversation_id,
     )
+    fit_budget(result)
     return respond(result)
+
+
+def fit_budget(result: ChatResult) -> None:
+    """Keep an oversized answer within the output budget; the whole answer stays in the conversation."""
+    if json_size(result) <= OUTPUT_BUDGET_CHARS:
+        return
+    if result.data is not None:
+        result.text = ""
+        result.note = "text left out to fit the output budget: `data` holds the answer"
+        return
+    full = len(result.text)
+    while len(result.text) > 100 and json_size(result) > OUTPUT_BUDGET_CHARS:
+        result.text = result.text[: len(result.text) * 9 // 10]
+    result.note = (f"answer cut at {len(result.text)} of {full} characters to fit the output budget; the whole "
+                   "answer is kept in the conversation: continue it (conversation_id) to ask for the rest")
 
 
 def _partial_message(error: str, partial: str) -> str:

@@ -72,9 +72,9 @@ def to_row(model: ModelInfo, include: Sequence[str]) -> ModelRow:
 
 async def list_models(
     ctx: ToolContext,
-    query: Annotated[str | None, Field(description="Words to find in id, name or description", max_length=200)] = None,
-    type: Annotated[str | None, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = None,
-    provider: Annotated[str | None, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = None,
+    query: Annotated[str, Field(description="Words to find in id, name or description", max_length=200)] = "",
+    type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = "",
+    provider: Annotated[str, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = "",
     capability: Annotated[
         list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10)
     ] = None,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
 from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import respond
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
 ROUNDTABLE_PATH = "/v3/roundtable"
@@ -46,6 +46,7 @@ class RoundtableResult(BaseModel):
     total_cost_usd: float | None = None
     duration_ms: int | None = None
     trace_id: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -150,8 +151,8 @@ async def roundtable(
     mode: Literal["summary", "fast", "multiple_choice"] = "summary",
     choices: Annotated[list[str] | None, Field(description="Options for multiple_choice", min_length=2,
                                                max_length=20)] = None,
-    instructions: Annotated[str | None, Field(description="Shared system prompt")] = None,
-    summary_model: Annotated[str | None, Field(description="Model that writes the summary", max_length=200)] = None,
+    instructions: Annotated[str, Field(description="Shared system prompt")] = "",
+    summary_model: Annotated[str, Field(description="Model that writes the summary", max_length=200)] = "",
     output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema for every answer")] = None,
     timeout_ms: Annotated[int | None, Field(ge=1_000, le=300_000, description="Per-model timeout")] = None,
 ) -> Annotated[CallToolResult, RoundtableResult]:
@@ -170,7 +171,7 @@ async def roundtable(
     }
     for key, value in (("choices", choices), ("instructions", instructions), ("summary_model", summary_model),
                        ("output_schema", output_schema), ("timeout_ms", timeout_ms)):
-        if value is not None:
+        if value is not None and value != "":
             body[key] = value
 
     acc = RoundtableAccumulator([p.name for p in panel])
@@ -194,7 +195,7 @@ async def roundtable(
     if answer is None and acc.summary and mode != "fast":
         answer = "".join(acc.summary)
     costs = [r.cost_usd for r in results if r.cost_usd is not None]
-    return respond(RoundtableResult(
+    return respond(fit_budget(RoundtableResult(
         answer=answer,
         mode=mode,
         results=results,
@@ -202,4 +203,22 @@ async def roundtable(
         total_cost_usd=meta.total_cost if meta.total_cost is not None else (round(sum(costs), 8) if costs else None),
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
-    ))
+    )))
+
+
+def fit_budget(result: RoundtableResult) -> RoundtableResult:
+    """Shorten the longest answers (members' first, the summary last) until the result fits the budget."""
+    cut = False
+    while json_size(result) > OUTPUT_BUDGET_CHARS:
+        longest = max(result.results, key=lambda r: len(r.answer or ""))
+        if len(longest.answer or "") > 500:
+            longest.answer = (longest.answer or "")[: len(longest.answer or "") * 8 // 10] + "…"
+        elif result.answer and len(result.answer) > 500:
+            result.answer = result.answer[: len(result.answer) * 8 // 10] + "…"
+        else:
+            break
+        cut = True
+    if cut:
+        result.note = ("long answers were cut (ending in …) to fit the output budget; ask a model again with "
+                       "chat for its whole answer")
+    return result

@@ -61,6 +61,7 @@ class TraceView(BaseModel):
     total_cost_usd: float | None = None
     spans: list[SpanRow] = Field(description="All spans, or just the one asked for with span_id")
     page: SpanPage | None = Field(None, description="With span_id: one page of its input or output")
+    next_offset: int | None = Field(None, description="More spans: pass as `offset` to see them")
     hint: str | None = None
 
 
@@ -178,13 +179,15 @@ async def get_trace(
         str | None, Field(description="Read one span's full input or output, paged", pattern=TRACE_ID)
     ] = None,
     field: Annotated[str, Field(description="With span_id: input or output", pattern="^(input|output)$")] = "output",
-    offset: Annotated[int, Field(ge=0, description="With span_id: character offset")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Character offset with span_id; else the first span row")] = 0,
     io_chars: Annotated[int, Field(ge=0, le=4000, description="Input/output characters per span; 0 hides")] = 300,
 ) -> Annotated[CallToolResult, TraceView]:
     """Show an Opper trace as a span tree: names, timings, model, tokens, cost, errors, and inputs/outputs
     when retained. With span_id, page through one span's full input or output."""
     trace = await fetch_trace(opper_for(ctx), trace_id)
     rows = span_tree(trace.spans, io_chars)
+    if span_id is None and offset and offset >= len(rows):
+        raise ToolError(f"offset {offset} is past the last span: the trace has {len(rows)} spans")
     costs = [r.cost_usd for r in rows if r.cost_usd is not None]
     view = TraceView(
         id=trace.id,
@@ -194,7 +197,7 @@ async def get_trace(
         duration_ms=trace.duration_ms,
         span_count=trace.span_count if trace.span_count is not None else len(trace.spans),
         total_cost_usd=round(sum(costs), 8) if costs else None,
-        spans=rows,
+        spans=rows[offset:] if span_id is None else rows,
     )
     if span_id is not None:
         view.spans, view.page = span_page(trace, span_id, field, offset)
@@ -202,11 +205,11 @@ async def get_trace(
         view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
     elif not any(r.input or r.output for r in rows) and io_chars:
         view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
-    fit_budget(view, trace.spans, io_chars)
+    fit_budget(view, trace.spans, io_chars, offset)
     return respond(view)
 
 
-def fit_budget(view: TraceView, spans: list[Span], io_chars: int) -> None:
+def fit_budget(view: TraceView, spans: list[Span], io_chars: int, offset: int = 0) -> None:
     """Shorten the span page, or shrink inputs/outputs then drop the last spans, until the view fits
     the output budget (JSON escaping can make the text far longer than the characters shown)."""
     page = view.page
@@ -218,14 +221,16 @@ def fit_budget(view: TraceView, spans: list[Span], io_chars: int) -> None:
         return
     while io_chars and json_size(view) > OUTPUT_BUDGET_CHARS:
         io_chars //= 2
-        view.spans = span_tree(spans, io_chars)
+        view.spans = span_tree(spans, io_chars)[offset:]
         view.hint = (f"inputs/outputs cut to {io_chars} characters to fit the output budget; "
                      "call get_trace with span_id and field to read one in full")
-    total = len(view.spans)
+    total = offset + len(view.spans)
     while len(view.spans) > 1 and json_size(view) > OUTPUT_BUDGET_CHARS:
         view.spans = view.spans[: -max(1, len(view.spans) // 10)]
-        view.hint = (f"showing the first {len(view.spans)} of {total} spans to fit the output budget; "
-                     "call get_trace with span_id to read one span")
+        end = offset + len(view.spans)
+        view.next_offset = end
+        view.hint = (f"showing spans {offset + 1}-{end} of {total} to fit the output budget; "
+                     f"call get_trace with offset={end} for the next ones, or span_id to read one span")
 
 
 SPAN_PAGE_CHARS = 20_000
@@ -253,7 +258,7 @@ def span_page(trace: Trace, span_id: str, field: str, offset: int) -> tuple[list
 
 async def list_traces(
     ctx: ToolContext,
-    name: Annotated[str | None, Field(description="Case-insensitive substring of the name", max_length=200)] = None,
+    name: Annotated[str, Field(description="Case-insensitive substring of the name", max_length=200)] = "",
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
     offset: Annotated[int, Field(ge=0)] = 0,
 ) -> Annotated[CallToolResult, TraceList]:
