@@ -208,7 +208,19 @@ async def test_web_fetch_escape_heavy_page_fits_the_budget(client: Client, fake_
 # ------------------------------------------------------------------------------------ grep_spec
 
 
-async def test_grep_spec_many_matches_with_full_context_fits(client: Client) -> None:
+def _big_spec(schemas: int = 400) -> str:
+    """A spec of a few thousand lines, so the test does not depend on which spec the emulator serves."""
+    lines = ["openapi: 3.1.0", "info:", "  title: Big", "  version: '1'", "paths:", "  /v3/things:", "    get:",
+             "      operationId: listThings", "components:", "  schemas:"]
+    for i in range(schemas):
+        lines += [f"    Thing{i}:", "      type: object", "      properties:"]
+        lines += [f"        field{j}:\n          type: string\n          description: field {j} of thing {i}"
+                  for j in range(3)]
+    return "\n".join(lines) + "\n"
+
+
+async def test_grep_spec_many_matches_with_full_context_fits(client: Client, fake_opper: FakeOpperServer) -> None:
+    fake_opper.state.spec_text = _big_spec()
     for pattern in ("type", ".", "^ +"):
         data = within_budget(await client.call_tool(
             "grep_spec", {"pattern": pattern, "max_matches": 100, "context": 10}))

@@ -60,12 +60,12 @@ def plan(client: int, count: int, phase: str) -> list[Call]:
         )[0]
         if kind == "grep_spec":
             calls.append(("grep_spec", {"pattern": rng.choice(["trace_uuid", "operationId: listModels",
-                                                                "ChatRequest", "parent_span"])}, False))
+                                                                "ChatRequest", "trace"])}, False))
         elif kind == "list_models":
             calls.append(("list_models", rng.choice([{"query": "claude", "limit": 5}, {"type": "llm", "limit": 20},
                                                      {"provider": "openai", "offset": 3}]), False))
         elif kind == "list_traces":
-            calls.append(("list_traces", {"limit": rng.choice([5, 20]), "name": rng.choice([None, "support"])},
+            calls.append(("list_traces", {"limit": rng.choice([5, 20]), "name": rng.choice(["", "support"])},
                           False))
         elif kind == "web_search":
             calls.append(("web_search", {"query": f"load test {tag}", "max_results": 3}, False))
