@@ -110,7 +110,8 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=mcp_app)],
         lifespan=lifespan,
     )
-    app.add_middleware(Guard, settings=settings, security=security)
+    if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
+        app.add_middleware(Guard, settings=settings, security=security)
     return app
 
 

@@ -102,6 +102,8 @@ class SpecStore:
 
     async def get(self) -> SpecSnapshot:
         """The current spec; fetches at most once per TTL (or retry window after a failure)."""
+        if self._is_fresh():  # the common case needs no lock: nothing awaits between check and use
+            return self._snapshot("memory")
         async with self._lock:
             if self._is_fresh():
                 return self._snapshot("memory")

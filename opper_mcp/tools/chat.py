@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,7 @@ from opper_mcp.opper.schemas import Usage
 from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.conversations import Message, UnknownConversation
 from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 CHAT_PATH = "/v3/compat/chat/completions"
@@ -331,23 +332,26 @@ async def chat(
         citations=list(acc.citations.values()) or None,
         conversation_id=conversation_id,
     )
-    fit_budget(result)
-    return respond(result)
+    return respond(result, shrinker(result))
 
 
-def fit_budget(result: ChatResult) -> None:
-    """Keep an oversized answer within the output budget; the whole answer stays in the conversation."""
-    if json_size(result) <= OUTPUT_BUDGET_CHARS:
-        return
-    if result.data is not None:
-        result.text = ""
-        result.note = "text left out to fit the output budget: `data` holds the answer"
-        return
+def shrinker(result: ChatResult) -> Callable[[], bool]:
+    """Shrinks an oversized answer step by step; the whole answer stays in the conversation."""
     full = len(result.text)
-    while len(result.text) > 100 and json_size(result) > OUTPUT_BUDGET_CHARS:
+
+    def shrink() -> bool:
+        if result.data is not None and result.text:
+            result.text = ""
+            result.note = "text left out to fit the output budget: `data` holds the answer"
+            return True
+        if result.data is not None or len(result.text) <= 100:
+            return False
         result.text = result.text[: len(result.text) * 9 // 10]
-    result.note = (f"answer cut at {len(result.text)} of {full} characters to fit the output budget; the whole "
-                   "answer is kept in the conversation: continue it (conversation_id) to ask for the rest")
+        result.note = (f"answer cut at {len(result.text)} of {full} characters to fit the output budget; the "
+                       "whole answer is kept in the conversation: continue it (conversation_id) for the rest")
+        return True
+
+    return shrink
 
 
 def _partial_message(error: str, partial: str) -> str:

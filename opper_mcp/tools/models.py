@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import ModelInfo
 from opper_mcp.tools.catalog import matches
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 Include = Literal[
@@ -94,21 +94,21 @@ async def list_models(
         for m in catalogue
         if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
     ]
-    rows: list[ModelRow] = []
-    note = None
-    cut_note = f"cut at {limit} rows to fit the output budget; page on with next_offset"  # the longest note
-    size = json_size(ModelList(total=len(found), offset=offset, models=[], next_offset=len(found), note=cut_note))
-    for model in found[offset : offset + limit]:
-        row = to_row(model, blocks)
-        size += json_size(row) + 1
-        if size > OUTPUT_BUDGET_CHARS and rows:
-            note = f"cut at {len(rows)} rows to fit the output budget; page on with next_offset"
-            break
-        rows.append(row)
-    end = offset + len(rows)
+    result = ModelList(total=len(found), offset=offset, models=[to_row(m, blocks) for m in found[offset:][:limit]])
     if not found:
-        note = "no model matches these filters; try fewer filters or a shorter query"
-    result = ModelList(
-        total=len(found), offset=offset, models=rows, next_offset=end if end < len(found) else None, note=note
-    )
-    return respond(result)
+        result.note = "no model matches these filters; try fewer filters or a shorter query"
+
+    def set_next() -> None:
+        end = offset + len(result.models)
+        result.next_offset = end if end < len(found) else None
+
+    def shrink() -> bool:
+        if len(result.models) <= 1:
+            return False
+        result.models = result.models[: -max(1, len(result.models) // 10)]
+        result.note = f"cut at {len(result.models)} rows to fit the output budget; page on with next_offset"
+        set_next()
+        return True
+
+    set_next()
+    return respond(result, shrink)

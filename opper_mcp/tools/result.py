@@ -7,6 +7,7 @@ Claude Code hands the model only `structuredContent` when both are present, othe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mcp_types import CallToolResult, TextContent
@@ -21,14 +22,16 @@ def _dump(model: BaseModel) -> tuple[dict[str, Any], str]:
     return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def respond(model: BaseModel) -> CallToolResult:
+def respond(model: BaseModel, shrink: Callable[[], bool] | None = None) -> CallToolResult:
+    """Serialise `model`; while the text is over the budget, let `shrink` make it smaller.
+
+    `shrink` mutates the model by one step (cut a page, drop rows…) and says whether it could;
+    the common case, a result within budget, is serialised exactly once.
+    """
     data, text = _dump(model)
+    while shrink is not None and len(text) > OUTPUT_BUDGET_CHARS and shrink():
+        data, text = _dump(model)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
-
-
-def json_size(model: BaseModel) -> int:
-    """Length of the text `respond` writes for `model` (pydantic's own JSON differs, e.g. `1e-5` vs `1e-05`)."""
-    return len(_dump(model)[1])
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
 from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
 ROUNDTABLE_PATH = "/v3/roundtable"
@@ -195,7 +196,7 @@ async def roundtable(
     if answer is None and acc.summary and mode != "fast":
         answer = "".join(acc.summary)
     costs = [r.cost_usd for r in results if r.cost_usd is not None]
-    return respond(fit_budget(RoundtableResult(
+    result = RoundtableResult(
         answer=answer,
         mode=mode,
         results=results,
@@ -203,22 +204,27 @@ async def roundtable(
         total_cost_usd=meta.total_cost if meta.total_cost is not None else (round(sum(costs), 8) if costs else None),
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
-    )))
+    )
+    return respond(result, shrinker(result))
 
 
-def fit_budget(result: RoundtableResult) -> RoundtableResult:
-    """Shorten the longest answers (members' first, the summary last) until the result fits the budget."""
-    cut = False
-    while json_size(result) > OUTPUT_BUDGET_CHARS:
+def _shorter(text: str) -> str:
+    return text[: len(text) * 8 // 10] + "…"
+
+
+def shrinker(result: RoundtableResult) -> Callable[[], bool]:
+    """Shortens the longest answer (members' first, the summary last) by one step."""
+
+    def shrink() -> bool:
         longest = max(result.results, key=lambda r: len(r.answer or ""))
-        if len(longest.answer or "") > 500:
-            longest.answer = (longest.answer or "")[: len(longest.answer or "") * 8 // 10] + "…"
+        if longest.answer and len(longest.answer) > 500:
+            longest.answer = _shorter(longest.answer)
         elif result.answer and len(result.answer) > 500:
-            result.answer = result.answer[: len(result.answer) * 8 // 10] + "…"
+            result.answer = _shorter(result.answer)
         else:
-            break
-        cut = True
-    if cut:
+            return False
         result.note = ("long answers were cut (ending in …) to fit the output budget; ask a model again with "
                        "chat for its whole answer")
-    return result
+        return True
+
+    return shrink

@@ -12,7 +12,7 @@ from opper_mcp.opper.client import OpperClient
 from opper_mcp.spec.errors import SpecPatternError, SpecTargetError
 from opper_mcp.spec.results import GrepResult, ReadResult
 from opper_mcp.spec.store import SpecFetcher, SpecResponse, SpecSnapshot
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state
 
 SPEC_PATH = "/v3/openapi.yaml"
@@ -60,12 +60,17 @@ async def grep_spec(
     except SpecPatternError as exc:
         raise ToolError(str(exc)) from exc
     result = GrepSpecResult(**found.model_dump(), spec_source=snap.source, stale=snap.stale_reason)
-    while len(result.matches) > 1 and json_size(result) > OUTPUT_BUDGET_CHARS:
+
+    def shrink() -> bool:
+        if len(result.matches) <= 1:
+            return False
         result.matches = result.matches[: -max(1, len(result.matches) // 10)]
         result.truncated = True
         result.next_hint = (f"showing {len(result.matches)} of {result.total_matches} matching lines to fit the "
                             "output budget; lower context or narrow the pattern")
-    return respond(result)
+        return True
+
+    return respond(result, shrink)
 
 
 async def read_spec(

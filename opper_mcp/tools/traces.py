@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
 from opper_mcp.opper.schemas import Span, Trace, TraceSummary, unwrap_data
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, clip, json_size, respond
+from opper_mcp.tools.result import clip, respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
 TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -205,32 +206,40 @@ async def get_trace(
         view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
     elif not any(r.input or r.output for r in rows) and io_chars:
         view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
-    fit_budget(view, trace.spans, io_chars, offset)
-    return respond(view)
+    return respond(view, shrinker(view, trace.spans, io_chars, offset))
 
 
-def fit_budget(view: TraceView, spans: list[Span], io_chars: int, offset: int = 0) -> None:
-    """Shorten the span page, or shrink inputs/outputs then drop the last spans, until the view fits
-    the output budget (JSON escaping can make the text far longer than the characters shown)."""
-    page = view.page
-    while page is not None and len(page.content) > 100 and json_size(view) > OUTPUT_BUDGET_CHARS:
-        page.content = page.content[: len(page.content) * 9 // 10]
-        end = page.offset + len(page.content)
-        page.next_offset = end if end < page.total_chars else None
-    if page is not None:
-        return
-    while io_chars and json_size(view) > OUTPUT_BUDGET_CHARS:
-        io_chars //= 2
-        view.spans = span_tree(spans, io_chars)[offset:]
-        view.hint = (f"inputs/outputs cut to {io_chars} characters to fit the output budget; "
-                     "call get_trace with span_id and field to read one in full")
+def shrinker(view: TraceView, spans: list[Span], io_chars: int, offset: int) -> Callable[[], bool]:
+    """One step towards the output budget: shorten the span page; else halve inputs/outputs, then drop
+    the last spans (JSON escaping can make the text far longer than the characters shown)."""
     total = offset + len(view.spans)
-    while len(view.spans) > 1 and json_size(view) > OUTPUT_BUDGET_CHARS:
-        view.spans = view.spans[: -max(1, len(view.spans) // 10)]
-        end = offset + len(view.spans)
-        view.next_offset = end
-        view.hint = (f"showing spans {offset + 1}-{end} of {total} to fit the output budget; "
-                     f"call get_trace with offset={end} for the next ones, or span_id to read one span")
+    chars = io_chars
+
+    def shrink() -> bool:
+        nonlocal chars
+        page = view.page
+        if page is not None:
+            if len(page.content) <= 100:
+                return False
+            page.content = page.content[: len(page.content) * 9 // 10]
+            end = page.offset + len(page.content)
+            page.next_offset = end if end < page.total_chars else None
+        elif chars:
+            chars //= 2
+            view.spans = span_tree(spans, chars)[offset:]
+            view.hint = (f"inputs/outputs cut to {chars} characters to fit the output budget; "
+                         "call get_trace with span_id and field to read one in full")
+        elif len(view.spans) > 1:
+            view.spans = view.spans[: -max(1, len(view.spans) // 10)]
+            end = offset + len(view.spans)
+            view.next_offset = end
+            view.hint = (f"showing spans {offset + 1}-{end} of {total} to fit the output budget; "
+                         f"call get_trace with offset={end} for the next ones, or span_id to read one span")
+        else:
+            return False
+        return True
+
+    return shrink
 
 
 SPAN_PAGE_CHARS = 20_000

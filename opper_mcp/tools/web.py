@@ -9,7 +9,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import WebFetchResponse, WebSearchResponse
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS, json_size, respond
+from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 SEARCH_PATH = "/v3/tools/web/search"
@@ -74,18 +74,19 @@ async def web_fetch(
     final_url, title, content = page
     if start_index and start_index >= len(content):
         raise ToolError(f"start_index {start_index} is past the end: the page has {len(content)} characters")
-    chunk = content[start_index : start_index + max_length]
-    while True:
-        end = start_index + len(chunk)
-        result = FetchedPage(
-            url=final_url,
-            title=title,
-            content=chunk,
-            start_index=start_index,
-            total_chars=len(content),
-            next_start_index=end if end < len(content) else None,
-        )
+    result = FetchedPage(url=final_url, title=title, content="", start_index=start_index, total_chars=len(content))
+
+    def cut(length: int) -> None:
+        result.content = content[start_index : start_index + length]
+        end = start_index + len(result.content)
+        result.next_start_index = end if end < len(content) else None
+
+    def shrink() -> bool:
         # JSON escaping (quotes, newlines, control characters) can make the text longer than the chunk.
-        if len(chunk) <= 100 or json_size(result) <= OUTPUT_BUDGET_CHARS:
-            return respond(result)
-        chunk = chunk[: len(chunk) * 9 // 10]
+        if len(result.content) <= 100:
+            return False
+        cut(len(result.content) * 9 // 10)
+        return True
+
+    cut(max_length)
+    return respond(result, shrink)

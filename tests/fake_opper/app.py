@@ -91,6 +91,7 @@ class StreamRecord:
     trace_id: str | None
     started_at: float
     first_chunk_at: float | None = None
+    chunk_times: list[float] = field(default_factory=list)  # when each `data:` event was written
     chunks_sent: int = 0  # `data:` events written, `[DONE]` included
     finished: bool = False  # the stream ran to its final `[DONE]`
     disconnected_at: float | None = None  # the client went away before the end
@@ -967,6 +968,7 @@ class SSEStream:
             with state._lock:
                 if record.first_chunk_at is None:
                     record.first_chunk_at = now
+                record.chunk_times.append(now)
                 record.chunks_sent += 1
                 if last:
                     record.finished = True
