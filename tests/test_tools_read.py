@@ -549,3 +549,24 @@ async def test_numbers_and_lists_given_as_strings_are_coerced(client: Client, fa
     assert len(traces_page["traces"]) == 1 and traces_page["next_offset"] == 1
     grep = await ok(client, "grep_spec", pattern="listModels", context="0", max_matches="1")
     assert grep["matches"][0]["before"] == []
+
+
+async def test_a_slow_pattern_does_not_stall_other_calls(client: Client, fake_opper: FakeOpperServer) -> None:
+    """A catastrophic pattern runs out its 1 s in a worker thread; other calls are answered meanwhile."""
+    import anyio
+
+    fake_opper.state.spec_text = fake_app.default_spec_text() + "x-junk: " + "a" * 30_000 + "!\n"
+    finished: list[str] = []
+
+    async def slow_grep() -> None:
+        result = await client.call_tool("grep_spec", {"pattern": "(a+)+$"})
+        assert result.is_error and "longer than" in text_of(result)
+        finished.append("grep")
+
+    await ok(client, "grep_spec", pattern="paths")  # fetch and index the spec first
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(slow_grep)
+        await anyio.sleep(0.2)  # the grep is now past its inline attempt, scanning in a thread
+        await ok(client, "list_models", limit=1)
+        finished.append("list_models")
+    assert finished == ["list_models", "grep"]

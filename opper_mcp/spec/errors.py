@@ -11,6 +11,10 @@ class SpecPatternError(SpecError):
     """The grep pattern or its options are unusable."""
 
 
+class SpecPatternTimeout(SpecPatternError):
+    """The pattern did not finish within its time budget."""
+
+
 class SpecTargetError(SpecError):
     """`read` was asked for an operation or schema that does not exist."""
 
@@ -23,4 +27,4 @@ class SpecParseError(OpperError):
     """
 
 
-__all__ = ["SpecError", "SpecParseError", "SpecPatternError", "SpecTargetError"]
+__all__ = ["SpecError", "SpecParseError", "SpecPatternError", "SpecPatternTimeout", "SpecTargetError"]

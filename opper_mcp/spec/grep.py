@@ -7,11 +7,11 @@ a hung server into a clear error.
 
 from __future__ import annotations
 
-import functools
+import threading
 
 import regex
 
-from opper_mcp.spec.errors import SpecPatternError
+from opper_mcp.spec.errors import SpecPatternError, SpecPatternTimeout
 from opper_mcp.spec.index import SpecIndex
 from opper_mcp.spec.results import GrepMatch, GrepResult
 
@@ -21,6 +21,8 @@ MAX_PATTERN_CHARS = 500
 MAX_CONTEXT = 10
 MAX_MATCHES = 100
 LINE_CAP = 300
+MEMO_SIZE = 128  # remembered results per spec version
+_memo_lock = threading.Lock()
 # regex.compile writes counted repeats out: `a{100000000}`, `((a{1000}){1000}){1000}` or 160 groups
 # repeated {10000} times take gigabytes and seconds to minutes before the match timeout even starts.
 # Bound the size of the pattern with its repeats written out instead.
@@ -38,19 +40,45 @@ def grep(
     max_matches: int = 20,
     timeout_s: float = 1.0,
 ) -> GrepResult:
-    """Lines of the spec matching `pattern`; a match spanning lines counts for its first line."""
-    _validate(pattern, context, max_matches)
+    """Lines of the spec matching `pattern`; a match spanning lines counts for its first line.
+
+    Results are remembered per index (the spec text is immutable), see `_remembered`. Thread-safe,
+    and the regex releases the GIL while it scans, so a slow pattern can run in a worker thread.
+    """
+    hit = _remembered(index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
+    if hit is not None:
+        return hit
     compiled = _compile(pattern, ignore_case)
     lines = _matching_lines(index, compiled, timeout_s)
-    shown = [_match(index, n, context) for n in lines[:max_matches]]
-    truncated = len(lines) > max_matches
-    return GrepResult(
+    found = GrepResult(
         pattern=pattern,
         total_matches=len(lines),
-        truncated=truncated,
-        matches=shown,
+        truncated=len(lines) > max_matches,
+        matches=[_match(index, n, context) for n in lines[:max_matches]],
         next_hint=_hint(len(lines), max_matches, ignore_case),
     )
+    with _memo_lock:
+        index.grep_memo[(pattern, ignore_case, context, max_matches)] = found
+        if len(index.grep_memo) > MEMO_SIZE:
+            index.grep_memo.popitem(last=False)
+    return found.model_copy()
+
+
+def _remembered(
+    index: SpecIndex, pattern: str, *, ignore_case: bool = True, context: int = 2, max_matches: int = 20
+) -> GrepResult | None:
+    """The result of an earlier identical `grep` on this index, or None (after validating the arguments).
+
+    Agents repeat searches; a hit costs a dictionary lookup instead of a scan of the whole spec.
+    Callers get a shallow copy: replace its fields, never mutate them in place.
+    """
+    _validate(pattern, context, max_matches)
+    key = (pattern, ignore_case, context, max_matches)
+    with _memo_lock:
+        found: GrepResult | None = index.grep_memo.get(key)
+        if found is not None:
+            index.grep_memo.move_to_end(key)
+    return found.model_copy() if found is not None else None
 
 
 def _validate(pattern: str, context: int, max_matches: int) -> None:
@@ -111,7 +139,6 @@ def _expanded_size(pattern: str) -> int:
     return sum(f[0] for f in frames)
 
 
-@functools.lru_cache(maxsize=64)  # agents repeat patterns; bounded, so caller-chosen patterns cannot pile up
 def _compile(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
     flags = regex.MULTILINE | (regex.IGNORECASE if ignore_case else 0)
     try:
@@ -126,13 +153,13 @@ def _matching_lines(index: SpecIndex, compiled: regex.Pattern[str], timeout_s: f
     last = 0
     line_of = index.line_of_offset
     try:
-        for m in compiled.finditer(index.text, timeout=timeout_s):
+        for m in compiled.finditer(index.text, timeout=timeout_s, concurrent=True):
             n = line_of(m.start())
             if n != last and n <= len(index.lines):
                 found.append(n)
                 last = n
     except TimeoutError as exc:
-        raise SpecPatternError(
+        raise SpecPatternTimeout(
             f"pattern took longer than {timeout_s:.1f} s (catastrophic backtracking?); simplify it"
         ) from exc
     return found

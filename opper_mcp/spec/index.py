@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -76,12 +77,14 @@ def _key_of(stripped: str) -> str | None:
 class SpecIndex:
     """Immutable view of one spec text: lines, parsed document, locations, operations."""
 
-    __slots__ = ("_locations", "doc", "line_starts", "lines", "operations", "schema_names", "text")
+    __slots__ = ("_locations", "doc", "grep_memo", "line_starts", "lines", "operations", "schema_names", "text")
 
     def __init__(self, text: str, doc: dict[str, Any], lines: list[str]) -> None:
         self.text = text
         self.doc = doc
         self.lines = lines
+        # grep results for this text (it never changes), filled by `grep.grep`; goes with the index.
+        self.grep_memo: OrderedDict[tuple[object, ...], Any] = OrderedDict()
         self.line_starts: list[int] = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:-1]
         self.operations: list[Operation] = _operations(doc)
         schemas = _mapping(_mapping(doc.get("components")).get("schemas"))

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
 from opper_mcp.opper.client import OpperClient
-from opper_mcp.spec.errors import SpecPatternError, SpecTargetError
+from opper_mcp.spec.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
 from opper_mcp.spec.results import GrepResult, ReadResult
 from opper_mcp.spec.store import SpecFetcher, SpecResponse, SpecSnapshot
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state
 
 SPEC_PATH = "/v3/openapi.yaml"
+INLINE_GREP_S = 0.02  # a usual search takes well under 2 ms on the event loop
+GREP_TIMEOUT_S = 1.0
 
 
 def spec_fetcher(opper: OpperClient) -> SpecFetcher:
@@ -55,11 +59,18 @@ async def grep_spec(
     from opper_mcp.spec.grep import grep
 
     snap = await _snapshot(ctx)
+    run = functools.partial(grep, snap.index, pattern, ignore_case=ignore_case, context=context,
+                            max_matches=max_matches)
     try:
-        found = grep(snap.index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
+        try:
+            found = run(timeout_s=INLINE_GREP_S)
+        except SpecPatternTimeout:
+            # A slow pattern gets the rest of its 1 s in a worker thread (the regex releases the GIL),
+            # so it never stalls the other requests this server is answering.
+            found = await anyio.to_thread.run_sync(functools.partial(run, timeout_s=GREP_TIMEOUT_S))
     except SpecPatternError as exc:
         raise ToolError(str(exc)) from exc
-    result = GrepSpecResult(**found.model_dump(), spec_source=snap.source, stale=snap.stale_reason)
+    result = GrepSpecResult.model_construct(**dict(found), spec_source=snap.source, stale=snap.stale_reason)
 
     def shrink() -> bool:
         if len(result.matches) <= 1:
