@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 
 from opper_mcp import __version__
 from opper_mcp.opper.client import ClientConfig, OpperClient
+from opper_mcp.schemas import compact
 from opper_mcp.settings import Settings
 from opper_mcp.spec.store import SpecStore
 from opper_mcp.tools import chat, models, roundtable, spec, traces, web
@@ -61,6 +63,26 @@ def enabled_tools(settings: Settings) -> list[str]:
     return [name for name in settings.tools if name in specs]
 
 
+def make_tool(name: str, ts: ToolSpec) -> Tool:
+    """A registered tool: errors made actionable, one-line description, compact schemas."""
+    tool = Tool.from_function(
+        guarded(ts.fn),
+        name=name,
+        title=ts.title,
+        description=" ".join((ts.fn.__doc__ or "").split()),
+        annotations=ToolAnnotations(
+            title=ts.title,
+            read_only_hint=ts.read_only,
+            destructive_hint=False,
+            idempotent_hint=ts.idempotent,
+            open_world_hint=ts.open_world,
+        ),
+    )
+    tool.parameters = compact(tool.parameters)
+    tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
+    return tool
+
+
 def build_state(settings: Settings) -> AppState:
     """Construct (but do not start) everything the tools share. No network, no files."""
     opper = OpperClient(
@@ -100,20 +122,6 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         website_url="https://opper.ai",
         lifespan=lifespan,
         log_level=settings.log_level,
+        tools=[make_tool(name, tool_specs()[name]) for name in enabled_tools(settings)],
     )
-    specs = tool_specs()
-    for name in enabled_tools(settings):
-        ts = specs[name]
-        server.add_tool(
-            guarded(ts.fn),
-            name=name,
-            title=ts.title,
-            annotations=ToolAnnotations(
-                title=ts.title,
-                read_only_hint=ts.read_only,
-                destructive_hint=False,
-                idempotent_hint=ts.idempotent,
-                open_world_hint=ts.open_world,
-            ),
-        )
     return server

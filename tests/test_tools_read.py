@@ -517,7 +517,7 @@ INVALID_ARGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("list_models", {"include": ["bogus"]}, ["include", "'pricing'"]),
     ("get_trace", {}, ["trace_id", "Field required"]),
     ("get_trace", {"trace_id": 123}, ["trace_id", "valid string"]),
-    ("get_trace", {"trace_id": SEED_TRACE_IDS[0], "field": "meta"}, ["field", "pattern"]),
+    ("get_trace", {"trace_id": SEED_TRACE_IDS[0], "field": "meta"}, ["field", "input' or 'output"]),
     ("get_trace", {"trace_id": SEED_TRACE_IDS[0], "io_chars": 4001}, ["io_chars", "less than or equal"]),
     ("get_trace", {"trace_id": SEED_TRACE_IDS[0], "offset": -5}, ["offset", "greater than or equal"]),
     ("list_traces", {"limit": "101"}, ["limit", "less than or equal to 100"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import anyio
@@ -179,7 +179,7 @@ async def get_trace(
     span_id: Annotated[
         str | None, Field(description="Read one span's full input or output, paged", pattern=TRACE_ID)
     ] = None,
-    field: Annotated[str, Field(description="With span_id: input or output", pattern="^(input|output)$")] = "output",
+    field: Annotated[Literal["input", "output"], Field(description="With span_id: which one to read")] = "output",
     offset: Annotated[int, Field(ge=0, description="Character offset with span_id; else the first span row")] = 0,
     io_chars: Annotated[int, Field(ge=0, le=4000, description="Input/output characters per span; 0 hides")] = 300,
 ) -> Annotated[CallToolResult, TraceView]:

@@ -161,11 +161,13 @@ async def bench_grep_inprocess(url: str, cache: Path, n: int) -> None:
     index = SpecIndex.build(httpx2.get(f"{url}/v3/openapi.yaml").text)
     pure = []
     for _ in range(n):
+        index.grep_memo.clear()  # a first-time search: the full scan, not a remembered result
         t = time.perf_counter()
         grep(index, "type: string")
         pure.append(time.perf_counter() - t)
     report("grep_spec warm, in-process tool call (median)", ms(tool), "-", "target < 10 ms")
-    report("grep() 'type: string' on the full spec (median)", ms(statistics.median(pure)), "-", "pure function")
+    report("grep() 'type: string' on the full spec, not remembered (median)", ms(statistics.median(pure)), "-",
+           "pure function, 680 matching lines")
 
 
 # ---- keep-alive ----------------------------------------------------------------------------
