@@ -199,6 +199,29 @@ class OpperClient:
             )
         return headers
 
+    def _transport_failure(
+        self, exc: httpx2.TransportError, method: str, path: str, attempt: int
+    ) -> tuple[bool, OpperError]:
+        """Whether re-sending is safe, and the error to raise if it is not retried."""
+        name = type(exc).__name__
+        if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
+            # Never reached Opper: safe to retry for every method.
+            return True, OpperConnectionError(
+                f"cannot reach Opper at {self.config.base_url} ({name}) after {attempt + 1} attempt(s)",
+                hint="check the network and OPPER_BASE_URL",
+            )
+        # Otherwise the request may have reached Opper: only idempotent GETs are re-sent.
+        if isinstance(exc, httpx2.TimeoutException):
+            return method == "GET", OpperTimeoutError(
+                f"Opper did not answer {method} {path} within {self.config.timeout_s:g} s",
+                hint="retry, or raise the timeout with --timeout / OPPER_MCP_TIMEOUT",
+            )
+        return method == "GET", OpperConnectionError(
+            redact(f"connection to Opper failed during {method} {path}: {name}", self._secrets()),
+            hint="retry the call" if method == "GET" else
+            "the request may or may not have been processed; check list_traces before retrying",
+        )
+
     def _may_retry(self, method: str, attempt: int) -> bool:
         return attempt < self.config.max_retries
 
@@ -228,39 +251,14 @@ class OpperClient:
             request = client.build_request(method, path, params=params, json=json_body, headers=headers)
             try:
                 response = await client.send(request, stream=stream)
-            except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
-                # Never reached Opper: safe to retry for every method.
-                if self._may_retry(method, attempt):
+            except httpx2.TransportError as exc:
+                safe, error = self._transport_failure(exc, method, path, attempt)
+                if safe and self._may_retry(method, attempt):
                     log.info("%s %s: %s, retrying (%d)", method, path, type(exc).__name__, attempt + 1)
                     await self._backoff(attempt, None)
                     attempt += 1
                     continue
-                raise OpperConnectionError(
-                    f"cannot reach Opper at {self.config.base_url} ({type(exc).__name__}) "
-                    f"after {attempt + 1} attempt(s)",
-                    hint="check the network and OPPER_BASE_URL",
-                ) from exc
-            except httpx2.TimeoutException as exc:
-                if method == "GET" and self._may_retry(method, attempt):
-                    await self._backoff(attempt, None)
-                    attempt += 1
-                    continue
-                raise OpperTimeoutError(
-                    f"Opper did not answer {method} {path} within {self.config.timeout_s:g} s",
-                    hint="retry, or raise the timeout with --timeout / OPPER_MCP_TIMEOUT",
-                ) from exc
-            except httpx2.TransportError as exc:
-                # The request may have reached Opper: only idempotent GETs are re-sent.
-                if method == "GET" and self._may_retry(method, attempt):
-                    await self._backoff(attempt, None)
-                    attempt += 1
-                    continue
-                raise OpperConnectionError(
-                    redact(f"connection to Opper failed during {method} {path}: {type(exc).__name__}",
-                           self._secrets()),
-                    hint="retry the call" if method == "GET" else
-                    "the request may or may not have been processed; check list_traces before retrying",
-                ) from exc
+                raise error from exc
 
             status = response.status_code
             if status < 400:

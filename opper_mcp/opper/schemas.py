@@ -151,16 +151,6 @@ class Trace(Open):
     events: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class TraceSummary(Open):
-    id: str
-    name: str | None = None
-    status: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
-    duration_ms: int | None = None
-    span_count: int | None = None
-
-
 def unwrap_data(payload: Any) -> Any:
     """`GET /v3/traces/{id}` wraps its object in `data`; older readers expect it flat."""
     if isinstance(payload, dict) and isinstance(payload.get("data"), dict) and "id" not in payload:

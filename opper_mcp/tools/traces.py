@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
-from opper_mcp.opper.schemas import Span, Trace, TraceSummary, unwrap_data
+from opper_mcp.opper.schemas import Span, Trace, unwrap_data
 from opper_mcp.tools.result import clip, respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
@@ -278,7 +278,7 @@ async def list_traces(
     response = await opper_for(ctx).request("GET", "/v3/traces", params=params)
     payload = response.data if isinstance(response.data, dict) else {}
     items = payload.get("data") or payload.get("traces") or []
-    rows = [TraceRow.model_validate(TraceSummary.model_validate(i).model_dump()) for i in items]
+    rows = [TraceRow.model_validate(i) for i in items]  # unknown fields are dropped
     meta = payload.get("meta") or {}
     total = meta.get("total_count", meta.get("total"))
     total = total if isinstance(total, int) else None
