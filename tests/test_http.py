@@ -198,7 +198,8 @@ async def test_token_mode_right_token_works(token_server: HttpServer, fake: Fake
 # ------------------------------------------------------------------------------------ pass-through mode
 
 
-async def test_passthrough_keys_never_cross(passthrough_server: HttpServer, fake: FakeOpperServer) -> None:
+async def test_passthrough_keys_never_cross(passthrough_server: HttpServer, fake: FakeOpperServer,
+                                            logs: Path) -> None:
     fake.state.chunk_delay = 0.02  # streams overlap, so the two callers really are concurrent
     callers = {"caller-a": (TEST_KEY, "auto"), "caller-b": (SECOND_KEY, "legacy")}
     conversations: dict[str, str] = {}
@@ -241,6 +242,14 @@ async def test_passthrough_keys_never_cross(passthrough_server: HttpServer, fake
         )
     assert stolen.is_error, text_of(stolen)
     assert "unknown conversation_id" in text_of(stolen)
+
+    # Neither key is written anywhere: not in the conversation store (owners are one-way fingerprints,
+    # WAL and journal files included) nor in the server's log.
+    stored = list((logs / "cache-pass").glob("conversations.sqlite3*"))
+    assert stored, "the conversations were not stored where expected"
+    for path in stored:
+        assert TEST_KEY.encode() not in path.read_bytes() and SECOND_KEY.encode() not in path.read_bytes(), path
+    assert TEST_KEY not in passthrough_server.stderr() and SECOND_KEY not in passthrough_server.stderr()
 
 
 async def test_passthrough_invalid_key_is_tool_error(passthrough_server: HttpServer, fake: FakeOpperServer) -> None:
