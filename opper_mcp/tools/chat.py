@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import httpx2
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
@@ -274,46 +275,14 @@ async def chat(
                 "omit it to start a new conversation"
             ) from None
     request_messages = build_messages(history, system, prompt, messages)
-
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": request_messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    for key, value in (("temperature", temperature), ("max_tokens", max_tokens),
-                       ("reasoning_effort", reasoning_effort)):
-        if value is not None:
-            body[key] = value
-    if json_schema is not None:
-        body["response_format"] = response_format(json_schema)
-    tool = web_search_tool(web_search)
-    if tool is not None:
-        body["tools"] = [tool]
+    body = request_body(model, request_messages, json_schema, web_search,
+                        temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
     headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": name}
-
-    acc = ChatAccumulator()
-    progress = Progress(ctx.report_progress)
     try:
-        async with progress.heartbeat(), opper.stream(CHAT_PATH, body, headers=headers) as stream:
-            await progress.update(f"connected, waiting for {model}", force=True)
-            async for event in stream.events():
-                before = acc.chars
-                acc.feed(event)
-                if acc.chars != before:
-                    # The first text goes out at once: it tells the user the model is answering.
-                    await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…",
-                                          step=acc.chunks, force=before == 0)
-            response_headers = stream.headers
+        acc, response_headers = await stream_answer(ctx, opper, body, headers)
     except NotFoundError as exc:
         raise await _unknown_model_error(ctx, opper, model, exc) from exc
-    except StreamError as exc:
-        raise ToolError(_partial_message(str(exc), exc.partial or acc.text)) from exc
-    except OpperError as exc:
-        if acc.chars:
-            raise ToolError(_partial_message(str(exc), acc.text)) from exc
-        raise
 
     text = acc.text
     data = parse_structured(text, json_schema) if json_schema is not None else None
@@ -352,6 +321,55 @@ def shrinker(result: ChatResult) -> Callable[[], bool]:
         return True
 
     return shrink
+
+
+def request_body(
+    model: str,
+    messages: list[Message],
+    json_schema: dict[str, Any] | None,
+    web_search: bool | WebSearchOptions,
+    **options: Any,
+) -> dict[str, Any]:
+    """The streamed chat-completions request; options left at None are not sent."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **{key: value for key, value in options.items() if value is not None},
+    }
+    if json_schema is not None:
+        body["response_format"] = response_format(json_schema)
+    tool = web_search_tool(web_search)
+    if tool is not None:
+        body["tools"] = [tool]
+    return body
+
+
+async def stream_answer(
+    ctx: ToolContext, opper: OpperClient, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[ChatAccumulator, httpx2.Headers]:
+    """Stream the answer with progress; a failure part-way keeps the text received in its message."""
+    acc = ChatAccumulator()
+    model = body["model"]
+    progress = Progress(ctx.report_progress)
+    try:
+        async with progress.heartbeat(), opper.stream(CHAT_PATH, body, headers=headers) as stream:
+            await progress.update(f"connected, waiting for {model}", force=True)
+            async for event in stream.events():
+                before = acc.chars
+                acc.feed(event)
+                if acc.chars != before:
+                    # The first text goes out at once: it tells the user the model is answering.
+                    await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…",
+                                          step=acc.chunks, force=before == 0)
+            return acc, stream.headers
+    except StreamError as exc:
+        raise ToolError(_partial_message(str(exc), exc.partial or acc.text)) from exc
+    except OpperError as exc:
+        if acc.chars:
+            raise ToolError(_partial_message(str(exc), acc.text)) from exc
+        raise
 
 
 def _partial_message(error: str, partial: str) -> str:
