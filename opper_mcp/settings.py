@@ -22,7 +22,6 @@ TOOL_NAMES = (
     "get_trace",
     "list_traces",
 )
-READ_ONLY_TOOLS = frozenset({"list_models", "grep_spec", "read_spec", "get_trace", "list_traces"})
 
 AuthMode = Literal["none", "token", "passthrough"]
 Transport = Literal["stdio", "http"]

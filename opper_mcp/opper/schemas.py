@@ -92,13 +92,6 @@ class RoundtableMeta(Open):
     trace_uuid: str | None = None
 
 
-class RoundtableResponse(Open):
-    id: str | None = None
-    data: Any = None
-    meta: RoundtableMeta = Field(default_factory=RoundtableMeta)
-    model_results: list[RoundtableModelResult] = Field(default_factory=list)
-
-
 # ---- /v3/tools/web/* ----------------------------------------------------------------------
 
 
