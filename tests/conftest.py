@@ -16,6 +16,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[FakeOpperServer]:
+    """One emulator for a whole module, for tests that start servers as subprocesses."""
+    with FakeOpperServer() as server:
+        yield server
+
+
 @pytest.fixture
 def fake_opper() -> Iterator[FakeOpperServer]:
     """A fresh fake Opper server on an ephemeral loopback port (function-scoped)."""

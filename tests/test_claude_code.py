@@ -34,12 +34,6 @@ def claude() -> Path:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[FakeOpperServer]:
-    with FakeOpperServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def token_server(emulator: FakeOpperServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     logs = tmp_path_factory.mktemp("cc-http")
     env = server_env(emulator.url, logs / "cache", OPPER_MCP_HTTP_TOKEN=TOKEN)

@@ -44,12 +44,6 @@ INITIALIZE = {
 }
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[FakeOpperServer]:
-    with FakeOpperServer() as server:
-        yield server
-
-
 @pytest.fixture
 def fake(emulator: FakeOpperServer) -> FakeOpperServer:
     emulator.state.reset()

@@ -8,7 +8,6 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.anyio
 
 UNKNOWN_TRACE = "00000000-0000-4000-8000-000000000000"
 START_LINE = re.compile(r"^opper-mcp \S+: stdio, base (\S+), (.+), (\d+) tools$")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[FakeOpperServer]:
-    with FakeOpperServer() as server:
-        yield server
 
 
 @pytest.fixture

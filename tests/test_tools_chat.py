@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,7 +19,7 @@ from opper_mcp.settings import Settings
 from opper_mcp.tools.chat import ChatAccumulator, parse_structured
 from tests.fake_opper import STREAM_ERROR_CHUNK, TEST_KEY, FakeOpperServer
 from tests.fake_opper.app import search_results, split_pieces
-from tests.support import connect, data_of, make_settings, text_of
+from tests.support import ProgressLog, cancel_mid_stream, connect, data_of, error_text, make_settings, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -36,49 +35,6 @@ def echo(prompt: str, model: str = MODEL) -> str:
 
 def chat_requests(fake: FakeOpperServer) -> list[Any]:
     return fake.state.requests_to(CHAT)
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error, f"expected an error, got: {text_of(result)}"
-    return text_of(result)
-
-
-async def cancel_mid_stream(
-    client: Client, fake: FakeOpperServer, tool: str, args: dict[str, Any], *, chunks: int = 3
-) -> float:
-    """Start a call, cancel it from the client side once the emulator has streamed `chunks` events.
-
-    Waiting for the stream (not a fixed delay) keeps this honest on a slow machine. Returns when it cancelled.
-    """
-    finished = False
-
-    async def run() -> None:
-        nonlocal finished
-        await client.call_tool(tool, args)
-        finished = True
-
-    with anyio.CancelScope() as scope:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
-            with anyio.fail_after(10):
-                # the emulator runs in another thread and offers no event to wait on: poll
-                while not (fake.state.streams and fake.state.streams[-1].chunks_sent >= chunks):  # noqa: ASYNC110
-                    await anyio.sleep(0.005)
-            scope.cancel()
-    assert not finished, "the call finished before it could be cancelled"
-    return time.monotonic()
-
-
-class ProgressLog:
-    def __init__(self) -> None:
-        self.events: list[tuple[float, float | None, str | None]] = []
-
-    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
-        self.events.append((progress, total, message))
-
-    @property
-    def messages(self) -> list[str]:
-        return [m or "" for _, _, m in self.events]
 
 
 # ---- the upstream request ------------------------------------------------------------------
