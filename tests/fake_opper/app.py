@@ -1245,6 +1245,17 @@ class _Handlers:
         msg = self.state.check_key(request.headers.get("authorization"))
         return auth_error(msg) if msg else None
 
+    async def _authed_object(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        """The JSON object body of an authenticated request, or the error response to send instead."""
+        if err := self._require_key(request):
+            return {}, err
+        body, err = await _read_json(request)
+        if err:
+            return {}, err
+        if not isinstance(body, dict):
+            return {}, bad_request("request body must be a JSON object")
+        return body, None
+
     # -------------------------------------------------------------- health / spec
 
     async def health(self, request: Request) -> Response:
@@ -1498,13 +1509,9 @@ class _Handlers:
 
     async def roundtable(self, request: Request) -> Response:
         started = _now()
-        if err := self._require_key(request):
-            return err
-        body, err = await _read_json(request)
+        body, err = await self._authed_object(request)
         if err:
             return err
-        if not isinstance(body, dict):
-            return bad_request("request body must be a JSON object")
         prompt = body.get("input")
         if not isinstance(prompt, str) or not prompt.strip():
             return bad_request("input: must not be empty", "input")
@@ -1715,13 +1722,9 @@ class _Handlers:
     # -------------------------------------------------------------- web tools
 
     async def web_search(self, request: Request) -> Response:
-        if err := self._require_key(request):
-            return err
-        body, err = await _read_json(request)
+        body, err = await self._authed_object(request)
         if err:
             return err
-        if not isinstance(body, dict):
-            return bad_request("request body must be a JSON object")
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             return bad_request("query: must not be empty", "query")
@@ -1733,13 +1736,9 @@ class _Handlers:
         return JSONResponse({"results": search_results(query, n)})
 
     async def web_fetch(self, request: Request) -> Response:
-        if err := self._require_key(request):
-            return err
-        body, err = await _read_json(request)
+        body, err = await self._authed_object(request)
         if err:
             return err
-        if not isinstance(body, dict):
-            return bad_request("request body must be a JSON object")
         url = body.get("url")
         if not isinstance(url, str) or not url.strip():
             return bad_request("url: must not be empty", "url")
