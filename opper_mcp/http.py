@@ -11,6 +11,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -22,6 +23,10 @@ from opper_mcp.settings import Settings, is_loopback
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+CORS_REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "Accept", "Last-Event-ID",
+    "Mcp-Method", "Mcp-Name", "Mcp-Protocol-Version", "Mcp-Session-Id",
+)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -112,6 +117,15 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
     )
     if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
         app.add_middleware(Guard, settings=settings, security=security)
+    if settings.allowed_origins:
+        # Outermost, so browser preflights (OPTIONS, no credentials) are answered before auth.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=["Mcp-Session-Id"],
+        )
     return app
 
 

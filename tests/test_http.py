@@ -331,3 +331,40 @@ async def test_stateless_mode_serves_both_eras_with_progress(
     async with Client(stateless_server.url, mode=mode, read_timeout_seconds=30) as client:
         progress = await exercise(client, f"stateless ({mode})")
     assert progress, "progress must still arrive without sessions (SSE responses)"
+
+
+# ------------------------------------------------------------------------------------ browsers (CORS)
+
+BROWSER_ORIGIN = "http://app.example"
+
+
+@pytest.fixture(scope="module")
+def browser_server(emulator: FakeOpperServer, logs: Path) -> Iterator[HttpServer]:
+    env = server_env(emulator.url, logs / "cache-cors", OPPER_MCP_HTTP_TOKEN=HTTP_TOKEN)
+    with http_server(env, logs, "--auth", "token", "--allowed-origins", BROWSER_ORIGIN) as server:
+        yield server
+
+
+def test_allowed_origin_gets_cors_preflight_and_headers(browser_server: HttpServer) -> None:
+    preflight = httpx2.options(browser_server.url, timeout=5, headers={
+        "Origin": BROWSER_ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, mcp-method, mcp-protocol-version"})
+    assert preflight.status_code == 200, preflight.text  # answered before auth: preflights carry no token
+    assert preflight.headers["access-control-allow-origin"] == BROWSER_ORIGIN
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "mcp-method" in allowed and "authorization" in allowed
+    response = httpx2.post(browser_server.url, json=INITIALIZE, timeout=5, headers={
+        **MCP_HEADERS, "Origin": BROWSER_ORIGIN, "Authorization": f"Bearer {HTTP_TOKEN}"})
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == BROWSER_ORIGIN
+    assert "mcp-session-id" in response.headers["access-control-expose-headers"].lower()
+
+
+def test_other_origins_get_no_cors(browser_server: HttpServer) -> None:
+    preflight = httpx2.options(browser_server.url, timeout=5, headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+    response = httpx2.post(browser_server.url, json=INITIALIZE, timeout=5, headers={
+        **MCP_HEADERS, "Origin": "http://evil.example", "Authorization": f"Bearer {HTTP_TOKEN}"})
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
