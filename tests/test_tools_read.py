@@ -570,3 +570,12 @@ async def test_a_slow_pattern_does_not_stall_other_calls(client: Client, fake_op
         await ok(client, "list_models", limit=1)
         finished.append("list_models")
     assert finished == ["list_models", "grep"]
+
+
+async def test_lists_sent_as_comma_separated_text_are_accepted(client: Client) -> None:
+    as_list = await ok(client, "list_models", capability=["vision", "tools"], include=["pricing"], limit=5)
+    as_text = await ok(client, "list_models", capability="vision, tools", include="pricing", limit=5)
+    assert as_text == as_list and as_list["total"] > 0
+    assert all("pricing" in row["details"] for row in as_text["models"])
+    too_many = await client.call_tool("list_models", {"capability": ",".join(f"c{i}" for i in range(11))})
+    assert too_many.is_error and "at most 10" in text_of(too_many)

@@ -259,3 +259,9 @@ async def test_cancellation_closes_the_upstream_stream(client: Client, fake_oppe
     fake_opper.state.chunk_delay = 0
     data = data_of(await client.call_tool("roundtable", {"input": "after", "models": [A, B], "mode": "fast"}))
     assert [r["answer"] for r in data["results"]] == [echo(A, "after"), echo(B, "after")]
+
+
+async def test_models_as_comma_separated_text(client: Client, fake_opper: FakeOpperServer) -> None:
+    data = data_of(await client.call_tool(
+        "roundtable", {"input": "q?", "models": "openai/gpt-5-mini, anthropic/claude-sonnet-4-6", "mode": "fast"}))
+    assert [r["model"] for r in data["results"]] == ["openai/gpt-5-mini", "anthropic/claude-sonnet-4-6"]

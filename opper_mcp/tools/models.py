@@ -9,6 +9,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import ModelInfo
+from opper_mcp.tools.args import CommaList
 from opper_mcp.tools.catalog import matches
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
@@ -76,10 +77,10 @@ async def list_models(
     type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = "",
     provider: Annotated[str, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = "",
     capability: Annotated[
-        list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10)
+        list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10), CommaList
     ] = None,
     include: Annotated[
-        list[Include] | None, Field(description="Extra blocks per row; route and policy need a key")
+        list[Include] | None, Field(description="Extra blocks per row; route and policy need a key"), CommaList
     ] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
     offset: Annotated[int, Field(ge=0)] = 0,

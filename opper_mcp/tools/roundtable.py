@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
+from opper_mcp.tools.args import CommaList
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, opper_for
@@ -148,6 +149,7 @@ async def roundtable(
         list[str | PanelModel],
         Field(description="2-10 model ids, or {name, temperature, max_tokens, reasoning}", min_length=2,
               max_length=10),
+        CommaList,
     ],
     mode: Literal["summary", "fast", "multiple_choice"] = "summary",
     choices: Annotated[list[str] | None, Field(description="Options for multiple_choice", min_length=2,
