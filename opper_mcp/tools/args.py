@@ -9,7 +9,7 @@ from pydantic import BeforeValidator
 
 def _split_commas(value: Any) -> Any:
     """`"vision, tools"` → `["vision", "tools"]`: some clients send a list as one string."""
-    if isinstance(value, str):
+    if isinstance(value, str) and not value.lstrip().startswith(("[", "{")):  # broken JSON stays an error
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
