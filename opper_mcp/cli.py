@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from opper_mcp import __version__
-from opper_mcp.settings import DEFAULT_BASE_URL, TOOL_NAMES, Settings, env_defaults
+from opper_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TOOLS, OFF_BY_DEFAULT, Settings, env_defaults
 
 
 class RedactingFilter(logging.Filter):
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "[OPPER_MCP_RETRIES]")
     add("--cache-dir", type=Path, help="where the spec and conversations are kept (default: user cache dir) "
         "[OPPER_MCP_CACHE_DIR]")
-    add("--tools", help=f"comma-separated allow-list of tools (default all: {','.join(TOOL_NAMES)}) [OPPER_MCP_TOOLS]")
+    add("--tools", help=f"comma-separated allow-list of tools (default: {','.join(DEFAULT_TOOLS)}; off unless "
+        f"listed: {','.join(sorted(OFF_BY_DEFAULT))}) [OPPER_MCP_TOOLS]")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default WARNING) "
         "[OPPER_MCP_LOG_LEVEL]")
     http = parser.add_argument_group("HTTP transport")

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resources import TextResource
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 
-from opper_mcp import __version__
+from opper_mcp import __version__, guide
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.schemas import compact
 from opper_mcp.settings import Settings
 from opper_mcp.spec.store import SpecStore
-from opper_mcp.tools import chat, models, roundtable, spec, traces, web
+from opper_mcp.tools import chat, knowledge, models, roundtable, spec, traces, usage, web
 from opper_mcp.tools.catalog import ModelCatalog
 from opper_mcp.tools.conversations import SQLiteConversationStore
 from opper_mcp.tools.errors import guarded
@@ -30,7 +31,9 @@ Opper is an LLM gateway to 300+ models. Use these tools to:
 - search or read the web without a model: web_search, web_fetch;
 - answer questions about Opper's API: grep_spec, then read_spec on what it found;
 - inspect what a call did (spans, tokens, cost, errors): get_trace with the trace_id from chat/roundtable,
-  or list_traces.
+  or list_traces;
+- search the team's knowledge bases: search_knowledge; see what calls cost: get_usage.
+Platform guide as resources opper://guide/<topic>: concepts, endpoints, migration, gotchas and more (resources/list).
 """
 
 
@@ -41,6 +44,7 @@ class ToolSpec:
     read_only: bool
     open_world: bool
     idempotent: bool
+    destructive: bool = False
 
 
 def tool_specs() -> dict[str, ToolSpec]:
@@ -54,6 +58,9 @@ def tool_specs() -> dict[str, ToolSpec]:
         "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True),
         "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True),
         "list_traces": ToolSpec(traces.list_traces, "List Opper traces", True, False, True),
+        "search_knowledge": ToolSpec(knowledge.search_knowledge, "Search an Opper knowledge base", True, False, True),
+        "add_knowledge": ToolSpec(knowledge.add_knowledge, "Add a document to a knowledge base", False, False, False),
+        "get_usage": ToolSpec(usage.get_usage, "Show Opper spend", True, False, True),
     }
 
 
@@ -73,7 +80,7 @@ def make_tool(name: str, ts: ToolSpec) -> Tool:
         annotations=ToolAnnotations(
             title=ts.title,
             read_only_hint=ts.read_only,
-            destructive_hint=False,
+            destructive_hint=ts.destructive,
             idempotent_hint=ts.idempotent,
             open_world_hint=ts.open_world,
         ),
@@ -124,4 +131,21 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         log_level=settings.log_level,
         tools=[make_tool(name, tool_specs()[name]) for name in enabled_tools(settings)],
     )
+    for resource in guide_resources():
+        server.add_resource(resource)
     return server
+
+
+def guide_resources() -> list[TextResource]:
+    """The platform guide, one static markdown resource per topic (clients list and @-mention them)."""
+    return [
+        TextResource(
+            uri=f"{guide.URI_PREFIX}{topic.name}",
+            name=f"opper-guide-{topic.name}",
+            title=topic.title,
+            description=topic.description,
+            mime_type="text/markdown",
+            text=guide.read(topic.name),
+        )
+        for topic in guide.TOPICS
+    ]

@@ -21,7 +21,13 @@ TOOL_NAMES = (
     "read_spec",
     "get_trace",
     "list_traces",
+    "search_knowledge",
+    "add_knowledge",
+    "get_usage",
 )
+# Tools that change data on Opper: served only when named in --tools / OPPER_MCP_TOOLS.
+OFF_BY_DEFAULT = frozenset({"add_knowledge"})
+DEFAULT_TOOLS = tuple(name for name in TOOL_NAMES if name not in OFF_BY_DEFAULT)
 
 AuthMode = Literal["none", "token", "passthrough"]
 Transport = Literal["stdio", "http"]
@@ -54,7 +60,7 @@ class Settings(BaseModel):
     max_retries: int = Field(default=3, ge=0, le=10)
     retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
     cache_dir: Path | None = None
-    tools: tuple[str, ...] = TOOL_NAMES
+    tools: tuple[str, ...] = DEFAULT_TOOLS
     models_ttl_s: float = Field(default=600.0, ge=0)
     spec_ttl_s: float = Field(default=300.0, ge=0)
     # HTTP transport

@@ -106,8 +106,8 @@ def error_class(status: int) -> type[OpperAPIError]:
 def extract_message(body: str) -> tuple[str, str | None]:
     """Read Opper's message and code out of any error-body shape it is known to send.
 
-    Order: `error.message` (object) → `error` (string) → `detail` → `errors[0].message`
-    → `message` → the raw text (shortened).
+    Order: `error.message` (object) → `error` (string) → `detail` (string) → v2's `message` with
+    `type` → `detail` (object) → `errors[0].message` → `message` → the raw text (shortened).
     """
     text = body.strip()
     try:
@@ -126,6 +126,8 @@ def extract_message(body: str) -> tuple[str, str | None]:
         detail = data.get("detail")
         if isinstance(detail, str) and detail:
             return detail, None
+        if isinstance(data.get("message"), str) and data["message"] and isinstance(data.get("type"), str):
+            return data["message"], data["type"]  # the v2 surface: {type, message, detail: {...}}
         if detail:
             return json.dumps(detail)[:500], None
         errors = data.get("errors")

@@ -6,9 +6,9 @@ its published spec (API-CONTRACT §7), and a new field must never break a tool.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Open(BaseModel):
@@ -149,3 +149,76 @@ def unwrap_data(payload: Any) -> Any:
     if isinstance(payload, dict) and isinstance(payload.get("data"), dict) and "id" not in payload:
         return payload["data"]
     return payload
+
+
+# ---- /v2/knowledge (not in the v3 spec; shapes from Opper's Python SDK) -------------------
+
+
+def _number(value: Any) -> Any:
+    """Analytics rows send numbers as strings ("3.41", "212"): read them as numbers, blanks as None."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return value
+
+
+Number = Annotated[float | None, BeforeValidator(_number)]
+
+
+class KnowledgeBase(Open):
+    id: str = ""
+    name: str = ""
+    created_at: str | None = None
+    embedding_model: str | None = None
+    count: Number = None  # documents; the list endpoint leaves it out, the single-base GET has it
+
+
+class KnowledgeResult(Open):
+    id: str | None = None
+    key: str | None = None
+    content: str = ""
+    metadata: dict[str, Any] | None = None
+    score: Number = None
+
+
+class DocumentSegment(Open):
+    id: str | None = None
+    content: str = ""
+
+
+class KnowledgeDocument(Open):
+    id: str | None = None
+    key: str | None = None
+    content: str | None = None
+    segments: list[DocumentSegment] = Field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+
+    def text(self) -> str:
+        return self.content if self.content else "\n".join(s.content for s in self.segments)
+
+
+class AddedDocument(Open):
+    id: str | None = None
+    key: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+# ---- /v2/analytics/usage ------------------------------------------------------------------
+
+
+class UsageRow(Open):
+    time_bucket: str | None = None
+    cost: Number = None
+    count: Number = None
+
+
+def list_items(payload: Any) -> list[Any]:
+    """v2 lists arrive bare (`[...]`) or wrapped (`{"data": [...]}`): the items either way."""
+    if isinstance(payload, dict):
+        payload = payload.get("data", payload.get("results"))
+    return payload if isinstance(payload, list) else []

@@ -25,6 +25,9 @@ class TTLCache(Generic[T]):
         self._items.move_to_end(key)
         return hit[1]
 
+    def discard(self, key: tuple[str, ...]) -> None:
+        self._items.pop(key, None)
+
     def put(self, key: tuple[str, ...], value: T) -> None:
         self._items[key] = (self._clock(), value)
         self._items.move_to_end(key)

@@ -13,7 +13,7 @@ from opper_mcp.opper.client import OpperClient
 from opper_mcp.settings import Settings
 from opper_mcp.tools.catalog import ModelCatalog
 from opper_mcp.tools.conversations import ConversationStore
-from opper_mcp.tools.pages import PageCache
+from opper_mcp.tools.pages import PageCache, TTLCache
 
 if TYPE_CHECKING:
     from opper_mcp.spec.store import SpecStore
@@ -27,6 +27,8 @@ class AppState:
     spec: SpecStore
     conversations: ConversationStore
     web_pages: PageCache = field(default_factory=lambda: PageCache())
+    # (key fingerprint, knowledge base name) -> id: one by-name lookup per base per 10 minutes
+    knowledge_ids: TTLCache[str] = field(default_factory=lambda: TTLCache[str](max_items=256, ttl_s=600.0))
 
 
 

@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .catalogue import CATALOGUE, CatalogueEntry, resolve_chat_model
+from .v2 import v2_routes
 
 TEST_KEY = "op-test-key"
 DOCS_URL = "https://docs.opper.ai"
@@ -1822,6 +1823,7 @@ def create_app(state: FakeOpper | None = None) -> FakeOpperMiddleware:
         Route("/v3/beta/tools/web/fetch", h.beta_redirect, methods=["POST"]),
         Route("/v3/traces", h.list_traces, methods=["GET"]),
         Route("/v3/traces/{trace_id}", h.get_trace, methods=["GET"]),
+        *v2_routes(state),
     ]
     inner = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
     inner.state.fake = state

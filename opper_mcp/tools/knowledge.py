@@ -1,0 +1,380 @@
+"""search_knowledge and add_knowledge: Opper's knowledge bases (RAG indexes, the v2 surface).
+
+Models name a knowledge base, the API wants its id: names are resolved once through the
+by-name lookup and cached per key. A name that matches nothing gets the close matches from
+the list, so the next call can be right.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from opper_mcp.opper.client import OpperClient
+from opper_mcp.opper.errors import AuthenticationError, NotFoundError, OpperAPIError, ServerError
+from opper_mcp.opper.schemas import (
+    AddedDocument,
+    KnowledgeBase,
+    KnowledgeDocument,
+    KnowledgeResult,
+    list_items,
+)
+from opper_mcp.tools.result import clip, respond
+from opper_mcp.tools.secrets import secret_findings
+from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+KB_PATH = "/v2/knowledge"
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+LIST_PAGE = 100
+LIST_MAX = 1_000  # knowledge bases looked at when listing or suggesting names
+DETAIL_FETCHES = 25  # per listing: document counts come from one GET per base (the list leaves them out)
+CONTENT_CHARS = 600  # per search result; key= reads the whole document
+DOCUMENT_CHARS = 30_000
+MAX_DOCUMENT_CHARS = 20_000  # add_knowledge: a short text document, not a file upload
+OPERATORS = ("=", "!=", ">", "<", "in")
+MAX_NAME_CHARS = 200
+MAX_KEY_CHARS = 500
+MAX_QUERY_CHARS = 4_000
+# A JSON object argument; the plain schema spares every client `additionalProperties: true` in tools/list.
+JsonObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object"})]
+NO_ACCESS = (
+    "this API key cannot use knowledge bases (its project lacks access or the key is restricted): "
+    "use a key from a project that has them (https://platform.opper.ai → API keys)"
+)
+
+
+class KnowledgeBaseRow(BaseModel):
+    name: str
+    id: str
+    documents: int | None = None
+    created: str | None = None
+
+
+class ResultRow(BaseModel):
+    key: str | None = None
+    score: float | None = None
+    content: str
+    truncated: bool | None = Field(None, description="Content cut: search_knowledge(key=…) reads it all")
+    metadata: dict[str, Any] | None = None
+
+
+class Document(BaseModel):
+    key: str
+    content: str
+    total_chars: int
+    truncated: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class KnowledgeView(BaseModel):
+    knowledge_bases: list[KnowledgeBaseRow] | None = Field(None, description="Without knowledge_base: the list")
+    total: int | None = None
+    knowledge_base: str | None = None
+    id: str | None = None
+    query: str | None = None
+    results: list[ResultRow] | None = None
+    document: Document | None = None
+    hint: str | None = None
+
+
+class AddedView(BaseModel):
+    knowledge_base: str
+    id: str
+    key: str | None = None
+    document_id: str | None = None
+    chars: int
+
+
+def checked(name: str, value: str | None, limit: int = MAX_NAME_CHARS) -> str:
+    """A stripped string argument within its length limit (kept out of the schema to keep tools/list small)."""
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise ToolError(f"{name} is over {limit} characters: pass the name, id or key itself")
+    return text
+
+
+# ---- name resolution --------------------------------------------------------------------
+
+
+def _access_hint(exc: OpperAPIError) -> OpperAPIError:
+    """403 and 5xx from the knowledge service, with what to do next."""
+    if isinstance(exc, AuthenticationError) and exc.status == 403:
+        exc.hint = NO_ACCESS
+    elif isinstance(exc, ServerError) and not exc.hint:
+        exc.hint = "Opper's knowledge service failed; retry in a moment"
+    return exc
+
+
+async def list_knowledge_bases(opper: OpperClient, limit: int = LIST_MAX) -> tuple[list[KnowledgeBase], int | None]:
+    """Every knowledge base the key can see (up to `limit`), following the pages, and the reported total."""
+    found: list[KnowledgeBase] = []
+    total: int | None = None
+    while len(found) < limit:
+        response = await opper.request("GET", KB_PATH, params={"offset": len(found), "limit": LIST_PAGE})
+        page = [KnowledgeBase.model_validate(i) for i in list_items(response.data) if isinstance(i, dict)]
+        meta = response.data.get("meta") if isinstance(response.data, dict) else None
+        count = (meta or {}).get("total_count", (meta or {}).get("total"))
+        total = count if isinstance(count, int) else None
+        found.extend(page)
+        if len(page) < LIST_PAGE or (total is not None and len(found) >= total):
+            break
+    return found[:limit], total
+
+
+def suggestions(name: str, names: list[str]) -> list[str]:
+    folded = {n.casefold(): n for n in names}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.5)
+    contains = [n for f, n in folded.items() if name.casefold() in f and n not in close]
+    return [folded[c] for c in close] + contains[: max(0, 3 - len(close))]
+
+
+async def resolve(ctx: ToolContext, opper: OpperClient, ref: str) -> tuple[str, str, bool]:
+    """(id, display name, from_cache) for a knowledge base given by name or id."""
+    if UUID.match(ref):
+        return ref, ref, False
+    cache = app_state(ctx).knowledge_ids
+    cache_key = (opper.key_fingerprint, ref)
+    if (hit := cache.get(cache_key)) is not None:
+        return hit, ref, True
+    try:
+        response = await opper.request("GET", f"{KB_PATH}/by-name/{quote(ref, safe='')}")
+        kb = KnowledgeBase.model_validate(response.data if isinstance(response.data, dict) else {})
+    except NotFoundError:
+        kb = KnowledgeBase()
+    if not kb.id:
+        bases, _ = await list_knowledge_bases(opper)
+        same = [b for b in bases if b.name.casefold() == ref.casefold()]
+        if len(same) != 1:
+            close = suggestions(ref, [b.name for b in bases])
+            did_you_mean = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ToolError(
+                f"no knowledge base named {ref!r}{did_you_mean} "
+                "Call search_knowledge without knowledge_base to list them all."
+            )
+        kb = same[0]
+    cache.put(cache_key, kb.id)
+    return kb.id, kb.name or ref, False
+
+
+async def _with_base(ctx: ToolContext, opper: OpperClient, ref: str, call: Any) -> tuple[Any, str, str]:
+    """Run `call(id)`; a cached id that has gone stale (base deleted and re-created) is looked up again."""
+    kb_id, name, cached = await resolve(ctx, opper, ref)
+    try:
+        return await call(kb_id), kb_id, name
+    except NotFoundError:
+        if not cached:
+            raise ToolError(
+                f"no knowledge base with id {ref!r}. Call search_knowledge without knowledge_base to list them."
+            ) from None
+    app_state(ctx).knowledge_ids.discard((opper.key_fingerprint, ref))
+    kb_id, name, _ = await resolve(ctx, opper, ref)
+    return await call(kb_id), kb_id, name
+
+
+# ---- filters ----------------------------------------------------------------------------
+
+
+def to_filters(filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """`{"lang": "sv", "year": {">": 2020}, "tag": ["a", "b"]}` → Opper's [{field, operation, value}]."""
+    out: list[dict[str, Any]] = []
+    for field, value in filters.items():
+        if isinstance(value, dict):
+            if len(value) != 1 or next(iter(value)) not in OPERATORS:
+                raise ToolError(
+                    f"filter {field!r}: use {{\"<op>\": value}} with one op of {', '.join(OPERATORS)}, got "
+                    f"{json.dumps(value)[:100]}"
+                )
+            op, operand = next(iter(value.items()))
+            out.append({"field": field, "operation": op, "value": operand})
+        elif isinstance(value, list):
+            out.append({"field": field, "operation": "in", "value": value})
+        else:
+            out.append({"field": field, "operation": "=", "value": value})
+    return out
+
+
+# ---- tools ------------------------------------------------------------------------------
+
+
+async def listing(opper: OpperClient) -> KnowledgeView:
+    bases, total = await list_knowledge_bases(opper)
+    counts: dict[str, int | None] = {}
+
+    async def detail(kb: KnowledgeBase) -> None:
+        try:
+            response = await opper.request("GET", f"{KB_PATH}/{quote(kb.id, safe='')}")
+            count = KnowledgeBase.model_validate(response.data if isinstance(response.data, dict) else {}).count
+        except OpperAPIError:
+            count = None  # a count is a nicety: the listing stands without it
+        counts[kb.id] = int(count) if count is not None else None
+
+    async with anyio.create_task_group() as tg:
+        limiter = anyio.CapacityLimiter(5)
+
+        async def one(kb: KnowledgeBase) -> None:
+            async with limiter:
+                await detail(kb)
+
+        for kb in [b for b in bases if b.count is None and b.id][:DETAIL_FETCHES]:
+            tg.start_soon(one, kb)
+    rows = [
+        KnowledgeBaseRow(
+            name=b.name,
+            id=b.id,
+            documents=int(b.count) if b.count is not None else counts.get(b.id),
+            created=b.created_at,
+        )
+        for b in bases
+    ]
+    hint = (
+        "search one with search_knowledge(knowledge_base=<name>, query=…)"
+        if rows
+        else "this key sees no knowledge bases: create one at https://platform.opper.ai (Indexes)"
+    )
+    return KnowledgeView(knowledge_bases=rows, total=total if total is not None else len(rows), hint=hint)
+
+
+async def read_document(opper: OpperClient, kb_id: str, key: str) -> KnowledgeDocument:
+    path = f"{KB_PATH}/{quote(kb_id, safe='')}/documents/{quote(key, safe='')}"
+    response = await opper.request("GET", path)
+    return KnowledgeDocument.model_validate(response.data if isinstance(response.data, dict) else {})
+
+
+async def search_knowledge(
+    ctx: ToolContext,
+    knowledge_base: Annotated[str | None, Field(description="Name or id; omit: list all")] = None,
+    query: str | None = None,
+    top_k: Annotated[int, Field(ge=1, le=50)] = 5,
+    filters: Annotated[
+        JsonObject | None, Field(description="{field: value | [any] | {op: value}}")
+    ] = None,
+    key: Annotated[str | None, Field(description="Read one document whole")] = None,
+) -> Annotated[CallToolResult, KnowledgeView]:
+    """Search an Opper knowledge base (RAG)."""
+    opper = opper_for(ctx)
+    ref = checked("knowledge_base", knowledge_base)
+    key = checked("key", key, MAX_KEY_CHARS)
+    if len(query or "") > MAX_QUERY_CHARS:
+        raise ToolError(f"query is over {MAX_QUERY_CHARS:,} characters: search with the key phrases only")
+    try:
+        if not ref:
+            return respond(await listing(opper))
+        if key:
+            doc, kb_id, name = await _with_base(ctx, opper, ref, lambda i: read_document(opper, i, key))
+            return respond(document_view(doc, kb_id, name, key))
+        text = " ".join((query or "").split())
+        if not text:
+            raise ToolError(
+                "query is empty: say what to search for (or pass key= to read one document, "
+                "or leave out knowledge_base to list the knowledge bases)"
+            )
+        body: dict[str, Any] = {"query": text, "top_k": top_k}
+        if filters:
+            body["filters"] = to_filters(filters)
+
+        async def query_base(kb_id: str) -> Any:
+            return (await opper.request("POST", f"{KB_PATH}/{quote(kb_id, safe='')}/query", json_body=body)).data
+
+        data, kb_id, name = await _with_base(ctx, opper, ref, query_base)
+    except OpperAPIError as exc:
+        raise _access_hint(exc) from None
+    results = [KnowledgeResult.model_validate(r) for r in list_items(data) if isinstance(r, dict)]
+    view = KnowledgeView(knowledge_base=name, id=kb_id, query=text, results=[result_row(r) for r in results])
+    if not results:
+        view.hint = "no matches: try other words, fewer filters, or check the base has documents (list them)"
+    elif any(r.truncated for r in view.results or []):
+        view.hint = "long chunks cut; search_knowledge(knowledge_base, key=<key>) reads one document whole"
+    return respond(view, shrinker(view))
+
+
+def result_row(result: KnowledgeResult) -> ResultRow:
+    content, cut = clip(result.content, CONTENT_CHARS)
+    return ResultRow(
+        key=result.key,
+        score=round(result.score, 4) if result.score is not None else None,
+        content=content + ("…" if cut else ""),
+        truncated=cut or None,
+        metadata=result.metadata or None,
+    )
+
+
+def document_view(doc: KnowledgeDocument, kb_id: str, name: str, key: str) -> KnowledgeView:
+    text = doc.text()
+    content, cut = clip(text, DOCUMENT_CHARS)
+    view = KnowledgeView(
+        knowledge_base=name,
+        id=kb_id,
+        document=Document(
+            key=doc.key or key, content=content, total_chars=len(text), truncated=cut or None, metadata=doc.metadata
+        ),
+    )
+    if cut:
+        view.hint = f"document cut at {DOCUMENT_CHARS:,} of {len(text):,} characters"
+    return view
+
+
+def shrinker(view: KnowledgeView) -> Any:
+    """Over the output budget: drop the lowest-ranked results."""
+
+    def shrink() -> bool:
+        if not view.results or len(view.results) <= 1:
+            return False
+        view.results = view.results[:-1]
+        view.hint = f"showing the best {len(view.results)} results to fit the output budget; lower top_k"
+        return True
+
+    return shrink
+
+
+async def add_knowledge(
+    ctx: ToolContext,
+    knowledge_base: str,
+    content: str,
+    key: str | None = None,
+    metadata: JsonObject | None = None,
+) -> Annotated[CallToolResult, AddedView]:
+    """Add a short text document to an Opper knowledge base (a key replaces its document)."""
+    ref = checked("knowledge_base", knowledge_base)
+    key = checked("key", key, MAX_KEY_CHARS)
+    if not ref:
+        raise ToolError("knowledge_base is empty: name the knowledge base (search_knowledge lists them)")
+    if not content.strip():
+        raise ToolError("content is empty: pass the document text to add")
+    if len(content) > MAX_DOCUMENT_CHARS:
+        raise ToolError(
+            f"content is {len(content):,} characters, over the {MAX_DOCUMENT_CHARS:,} limit: add it as several "
+            "smaller documents (each with its own key), or upload the file at https://platform.opper.ai"
+        )
+    known = app_state(ctx).settings.secrets()
+    findings = secret_findings(content, known) + secret_findings(json.dumps(metadata or {}), known)
+    if findings:
+        raise ToolError(
+            f"refused: the document seems to hold a secret ({'; '.join(findings[:3])}). "
+            "Remove or mask it, then add the document again."
+        )
+    opper = opper_for(ctx)
+    body: dict[str, Any] = {"content": content}
+    if key:
+        body["key"] = key
+    if metadata:
+        body["metadata"] = metadata
+
+    async def add(kb_id: str) -> Any:
+        return (await opper.request("POST", f"{KB_PATH}/{quote(kb_id, safe='')}/add", json_body=body)).data
+
+    try:
+        data, kb_id, name = await _with_base(ctx, opper, ref, add)
+    except OpperAPIError as exc:
+        raise _access_hint(exc) from None
+    added = AddedDocument.model_validate(data if isinstance(data, dict) else {})
+    return respond(
+        AddedView(knowledge_base=name, id=kb_id, key=added.key or key, document_id=added.id, chars=len(content))
+    )
