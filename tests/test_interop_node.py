@@ -18,7 +18,7 @@ import yaml
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from opper_mcp.settings import TOOL_NAMES
+from opper_mcp.settings import DEFAULT_TOOLS
 from tests.fake_opper import TEST_KEY, FakeOpperServer
 from tests.support import MODES, data_of
 from tests.transport_support import (
@@ -127,7 +127,7 @@ def test_inspector_cli(transport: str, era: str, fake: FakeOpperServer, open_ser
     extra = stdio_env(fake, tmp_path / "cache")
 
     listed, stderr = inspector(target, era, ["--method", "tools/list", "--strict"], nenv, stdio_env_vars=extra)
-    assert [t["name"] for t in listed["result"]["tools"]] == list(TOOL_NAMES)
+    assert [t["name"] for t in listed["result"]["tools"]] == list(DEFAULT_TOOLS)
     assert "0 errors" in stderr, stderr  # --strict: no schema-portability errors (exit 6 otherwise)
 
     grep, _ = inspector(target, era, ["--method", "tools/call", "--tool-name", "grep_spec",
@@ -170,7 +170,7 @@ def test_ts_sdk_v1_client(transport: str, fake: FakeOpperServer, open_server: Ht
 
     assert summary["server"]["name"] == "opper-mcp"
     assert summary["toolCount"] == TOOL_COUNT
-    assert summary["toolNames"] == list(TOOL_NAMES)
+    assert summary["toolNames"] == list(DEFAULT_TOOLS)
     assert summary["grep"] == {"isError": False, "totalMatches": summary["grep"]["totalMatches"]}
     assert summary["grep"]["totalMatches"] >= 1
     chat = summary["chat"]
@@ -204,7 +204,7 @@ async def test_mcp_remote_bridges_stdio_to_token_http(mode: str, fake: FakeOpper
             tools = (await client.list_tools()).tools
             grep = data_of(await client.call_tool("grep_spec", {"pattern": "trace_uuid"}))
     log = errlog.read_text(errors="replace")
-    assert [t.name for t in tools] == list(TOOL_NAMES), log
+    assert [t.name for t in tools] == list(DEFAULT_TOOLS), log
     assert grep["total_matches"] >= 1
     assert "Connected to remote server" in log
     assert "tools/call" in log  # the call really went through the proxy

@@ -19,7 +19,7 @@ from mcp import Client
 from opper_mcp import __version__, clients
 from opper_mcp.cli import build_parser
 from opper_mcp.server import build_server
-from opper_mcp.settings import Settings
+from opper_mcp.settings import OFF_BY_DEFAULT, TOOL_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -33,7 +33,7 @@ def fenced(lang: str, text: str) -> str:
 
 def tools_table() -> str:
     async def list_tools() -> str:
-        async with Client(build_server(Settings()), mode="legacy") as client:
+        async with Client(build_server(Settings(tools=TOOL_NAMES)), mode="legacy") as client:
             tools = (await client.list_tools()).tools
         rows = ["| Tool | Title | What it does | Read-only | Open-world |", "|---|---|---|---|---|"]
         for tool in tools:
@@ -41,6 +41,8 @@ def tools_table() -> str:
             assert notes is not None
             flags = ["yes" if flag else "no" for flag in (notes.read_only_hint, notes.open_world_hint)]
             description = clients.first_sentence(tool.description or "").replace("|", "\\|")
+            if tool.name in OFF_BY_DEFAULT:
+                description += " *Off by default: enable with `--tools`.*"
             rows.append(f"| `{tool.name}` | {tool.title} | {description} | {flags[0]} | {flags[1]} |")
         return "\n".join(rows) + "\n"
 

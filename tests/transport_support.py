@@ -22,6 +22,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from opper_mcp.settings import DEFAULT_TOOLS
 from tests.fake_opper import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ CONFORMANCE = NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / 
 TS_SDK_CLIENT = JS_DIR / "ts_sdk_client.mjs"
 
 SERVER_CMD = (sys.executable, "-m", "opper_mcp")
-TOOL_COUNT = 9
+TOOL_COUNT = len(DEFAULT_TOOLS)  # tools served without --tools (add_knowledge is off by default)
 CHAT_MODEL = "anthropic/claude-haiku-4-5"  # an LLM row of the emulator's catalogue
 STOP_TIMEOUT_S = 5.0
 

@@ -62,7 +62,7 @@ class ResultRow(BaseModel):
     key: str | None = None
     score: float | None = None
     content: str
-    truncated: bool | None = Field(None, description="Content cut: search_knowledge(key=…) reads it all")
+    truncated: bool | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -75,7 +75,7 @@ class Document(BaseModel):
 
 
 class KnowledgeView(BaseModel):
-    knowledge_bases: list[KnowledgeBaseRow] | None = Field(None, description="Without knowledge_base: the list")
+    knowledge_bases: list[KnowledgeBaseRow] | None = None
     total: int | None = None
     knowledge_base: str | None = None
     id: str | None = None
@@ -172,7 +172,7 @@ async def _with_base(ctx: ToolContext, opper: OpperClient, ref: str, call: Any) 
     except NotFoundError:
         if not cached:
             raise ToolError(
-                f"no knowledge base with id {ref!r}. Call search_knowledge without knowledge_base to list them."
+                f"no knowledge base with id {kb_id!r}. Call search_knowledge without knowledge_base to list them."
             ) from None
     app_state(ctx).knowledge_ids.discard((opper.key_fingerprint, ref))
     kb_id, name, _ = await resolve(ctx, opper, ref)
@@ -244,7 +244,14 @@ async def listing(opper: OpperClient) -> KnowledgeView:
 
 async def read_document(opper: OpperClient, kb_id: str, key: str) -> KnowledgeDocument:
     path = f"{KB_PATH}/{quote(kb_id, safe='')}/documents/{quote(key, safe='')}"
-    response = await opper.request("GET", path)
+    try:
+        response = await opper.request("GET", path)
+    except NotFoundError as exc:
+        if "knowledge" in exc.message.lower():  # the base itself is gone: let the caller look it up again
+            raise
+        raise ToolError(
+            f"no document with key {key!r} in this knowledge base; search it with a query to see the keys"
+        ) from None
     return KnowledgeDocument.model_validate(response.data if isinstance(response.data, dict) else {})
 
 

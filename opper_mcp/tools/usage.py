@@ -37,16 +37,16 @@ class UsageBucket(BaseModel):
     group: str | None = None
     cost_usd: float | None = None
     calls: int | None = None
-    extra: dict[str, Any] | None = Field(None, description="Other fields Opper returned for the row")
+    extra: dict[str, Any] | None = None  # other fields Opper returned for the row
 
 
 class UsageView(BaseModel):
     summary: str
     from_date: str
-    to_date: str = Field(description="Inclusive")
+    to_date: str  # inclusive
     total_cost_usd: float
     total_calls: int
-    top: list[GroupTotal] | None = Field(None, description="Costliest groups first")
+    top: list[GroupTotal] | None = None  # costliest groups first
     rows: list[UsageBucket]
     hint: str | None = None
 

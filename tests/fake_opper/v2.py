@@ -181,7 +181,7 @@ class V2State:
                 model = ("openai/gpt-5-mini", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-6",
                          "openai/gpt-5-mini", "gemini/gemini-2.5-flash", "openai/gpt-5-mini")[i]
                 name = ("chat", "chat", "review", "chat", "summarise", "chat")[i]
-                cost = (0.012, 0.008, 0.05, 0.01, 0.002, 0.015)[i]
+                cost = (0.012, 0.008, 0.03, 0.01, 0.002, 0.015)[i]
                 self.usage_events.append((when, model, name, cost))
 
 
