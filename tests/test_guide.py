@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,16 @@ def test_inspector_cli_reads_a_guide_page(tmp_path: Path) -> None:
     assert read.returncode == 0, read.stderr
     contents = last_json(read.stdout)["result"]["contents"]
     assert contents[0]["text"] == guide.read("gotchas")
+
+
+def test_wheel_ships_the_guide(tmp_path: Path) -> None:
+    """The topics are package data: a built wheel must carry every page, or installed servers list nothing."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH (needed to build the wheel)")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path)], cwd=root, check=True, timeout=120,
+                   capture_output=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"opper_mcp/guide/{topic}.md" for topic in REQUIRED} <= names

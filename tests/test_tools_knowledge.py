@@ -256,10 +256,10 @@ async def test_add_refuses_empty_and_oversize(writer: Client, fake_opper: FakeOp
 @pytest.mark.parametrize(
     ("content", "kind"),
     [
-        ("deploy notes\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "AWS access key on line 2"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n", "private key on line 1"),
+        ("deploy notes\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "AWS Access Key on line 2"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n", "Private Key on line 1"),
         (f"the key is {TEST_KEY}", "the server's own API key"),
-        ("use op-9f8e7d6c5b4a39281706abcdef to call", "Opper API key on line 1"),
+        ("use op-9f8e7d6c5b4a39281706abcdef to call", "Opper API Key on line 1"),
     ],
 )
 async def test_add_refuses_secrets(writer: Client, fake_opper: FakeOpperServer, content: str, kind: str) -> None:
@@ -272,7 +272,7 @@ async def test_add_refuses_secrets(writer: Client, fake_opper: FakeOpperServer, 
 async def test_add_scans_metadata_too(writer: Client) -> None:
     text = await err(writer, "add_knowledge", knowledge_base="support-faq", content="fine",
                      metadata={"note": "AKIAIOSFODNN7EXAMPLE"})
-    assert "AWS access key" in text
+    assert "AWS Access Key" in text
 
 
 async def test_add_to_unknown_base(writer: Client) -> None:
@@ -302,5 +302,16 @@ def test_secret_findings_name_kind_and_line_never_the_value() -> None:
     from opper_mcp.tools.secrets import secret_findings
 
     found = secret_findings("a\nb\nghp_" + "a" * 36 + "\npostgres://u:hunter2@db/x")
-    assert found == ["GitHub token on line 3", "password in URL on line 4"]
+    assert found == ["GitHub Token on line 3", "Basic Auth Credentials on line 4"]
     assert not any("hunter2" in f for f in found)
+
+
+async def test_add_accepts_ordinary_technical_text(writer: Client) -> None:
+    content = (
+        "Release 4.2 (commit 3f2a9c1e7b5d4e6f8a0b1c2d3e4f5a6b7c8d9e0f, sha256 "
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855).\n"
+        "Set OPPER_API_KEY in the environment; the password reset link lives at /account/reset.\n"
+        "Trace 5d0c6f3e-1a2b-4c3d-8e4f-5a6b7c8d9e01 shows the retry."
+    )
+    added = await ok(writer, "add_knowledge", knowledge_base="engineering-handbook", content=content)
+    assert added["chars"] == len(content)
