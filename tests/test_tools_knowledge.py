@@ -168,8 +168,14 @@ async def test_unknown_name_suggests_close_matches(client: Client) -> None:
 
 
 async def test_name_differing_in_case_is_accepted(client: Client) -> None:
-    data = await ok(client, "search_knowledge", knowledge_base="Support-FAQ", query="password")
-    assert data["knowledge_base"] == "support-faq" and data["results"]
+    for _ in range(2):  # looked up, then from the cache: the real name either way
+        data = await ok(client, "search_knowledge", knowledge_base="Support-FAQ", query="password")
+        assert data["knowledge_base"] == "support-faq" and data["results"]
+
+
+async def test_unknown_name_without_close_matches(client: Client) -> None:
+    text = await err(client, "search_knowledge", knowledge_base="zzqx", query="x")
+    assert "no knowledge base named 'zzqx'. Call search_knowledge without knowledge_base" in text
 
 
 async def test_unknown_id(client: Client) -> None:

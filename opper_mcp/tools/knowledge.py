@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -31,6 +32,7 @@ from opper_mcp.tools.result import clip, respond
 from opper_mcp.tools.secrets import secret_findings
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
+T = TypeVar("T")
 KB_PATH = "/v2/knowledge"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LIST_PAGE = 100
@@ -143,7 +145,7 @@ async def resolve(ctx: ToolContext, opper: OpperClient, ref: str) -> tuple[str, 
     cache = app_state(ctx).knowledge_ids
     cache_key = (opper.key_fingerprint, ref)
     if (hit := cache.get(cache_key)) is not None:
-        return hit, ref, True
+        return hit[0], hit[1], True
     try:
         response = await opper.request("GET", f"{KB_PATH}/by-name/{quote(ref, safe='')}")
         kb = KnowledgeBase.model_validate(response.data if isinstance(response.data, dict) else {})
@@ -154,17 +156,19 @@ async def resolve(ctx: ToolContext, opper: OpperClient, ref: str) -> tuple[str, 
         same = [b for b in bases if b.name.casefold() == ref.casefold()]
         if len(same) != 1:
             close = suggestions(ref, [b.name for b in bases])
-            did_you_mean = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            did_you_mean = f"; did you mean {', '.join(map(repr, close))}?" if close else "."
             raise ToolError(
                 f"no knowledge base named {ref!r}{did_you_mean} "
                 "Call search_knowledge without knowledge_base to list them all."
             )
         kb = same[0]
-    cache.put(cache_key, kb.id)
+    cache.put(cache_key, (kb.id, kb.name or ref))
     return kb.id, kb.name or ref, False
 
 
-async def _with_base(ctx: ToolContext, opper: OpperClient, ref: str, call: Any) -> tuple[Any, str, str]:
+async def _with_base(
+    ctx: ToolContext, opper: OpperClient, ref: str, call: Callable[[str], Awaitable[T]]
+) -> tuple[T, str, str]:
     """Run `call(id)`; a cached id that has gone stale (base deleted and re-created) is looked up again."""
     kb_id, name, cached = await resolve(ctx, opper, ref)
     try:
@@ -328,7 +332,7 @@ def document_view(doc: KnowledgeDocument, kb_id: str, name: str, key: str) -> Kn
     return view
 
 
-def shrinker(view: KnowledgeView) -> Any:
+def shrinker(view: KnowledgeView) -> Callable[[], bool]:
     """Over the output budget: drop the lowest-ranked results."""
 
     def shrink() -> bool:
@@ -348,7 +352,7 @@ async def add_knowledge(
     key: str | None = None,
     metadata: JsonObject | None = None,
 ) -> Annotated[CallToolResult, AddedView]:
-    """Add a short text document to an Opper knowledge base (a key replaces its document)."""
+    """Add a short text document to an Opper knowledge base."""
     ref = checked("knowledge_base", knowledge_base)
     key = checked("key", key, MAX_KEY_CHARS)
     if not ref:

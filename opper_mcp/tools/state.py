@@ -27,8 +27,10 @@ class AppState:
     spec: SpecStore
     conversations: ConversationStore
     web_pages: PageCache = field(default_factory=lambda: PageCache())
-    # (key fingerprint, knowledge base name) -> id: one by-name lookup per base per 10 minutes
-    knowledge_ids: TTLCache[str] = field(default_factory=lambda: TTLCache[str](max_items=256, ttl_s=600.0))
+    # (key fingerprint, name as asked) -> (id, name): one by-name lookup per base per 10 minutes
+    knowledge_ids: TTLCache[tuple[str, str]] = field(
+        default_factory=lambda: TTLCache[tuple[str, str]](max_items=256, ttl_s=600.0)
+    )
 
 
 
