@@ -109,7 +109,9 @@ SEED_DOCS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9åäö]+", text.lower()) if len(w) > 2}
+    """Lower-case words of 3+ letters, plural 's' dropped: a crude stand-in for embeddings."""
+    return {w[:-1] if w.endswith("s") and len(w) > 3 else w
+            for w in re.findall(r"[a-z0-9åäö]+", text.lower()) if len(w) > 2}
 
 
 def _matches(doc: Doc, flt: dict[str, Any]) -> bool:
