@@ -290,12 +290,14 @@ def first_sentence(text: str) -> str:
 
 
 def server_tools() -> list[ToolInfo]:
-    """The server's tools with one-sentence descriptions (the same text `tools/list` starts with)."""
+    """The tools served by default, with one-sentence descriptions (the same text `tools/list` starts with)."""
     import inspect
 
     from opper_mcp.server import tool_specs
+    from opper_mcp.settings import DEFAULT_TOOLS
 
-    return [ToolInfo(name, first_sentence(inspect.getdoc(spec.fn) or "")) for name, spec in tool_specs().items()]
+    specs = tool_specs()
+    return [ToolInfo(name, first_sentence(inspect.getdoc(specs[name].fn) or "")) for name in DEFAULT_TOOLS]
 
 
 def mcpb_manifest(tools: Iterable[ToolInfo]) -> JSON:
