@@ -321,3 +321,12 @@ async def test_add_accepts_ordinary_technical_text(writer: Client) -> None:
     )
     added = await ok(writer, "add_knowledge", knowledge_base="engineering-handbook", content=content)
     assert added["chars"] == len(content)
+
+
+async def test_results_are_cut_to_the_output_budget(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opper_mcp.tools import result
+
+    monkeypatch.setattr(result, "OUTPUT_BUDGET_CHARS", 800)
+    data = await ok(client, "search_knowledge", knowledge_base="product-docs", query="refunds invoices api webhooks",
+                    top_k=10)
+    assert 1 <= len(data["results"]) < 5 and "lower top_k" in data["hint"]

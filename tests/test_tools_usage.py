@@ -160,3 +160,14 @@ def test_summarise_tolerates_odd_rows() -> None:
 
 def test_money() -> None:
     assert (money(3.4149), money(0.004), money(0), money(1234.5)) == ("$3.41", "$0.0040", "$0.00", "$1,234.50")
+
+
+async def test_rows_are_cut_to_the_output_budget(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opper_mcp.tools import result
+
+    monkeypatch.setattr(result, "OUTPUT_BUDGET_CHARS", 6_000)
+    start = (today() - timedelta(days=20)).isoformat()
+    data = await ok(client, from_date=start, granularity="hour")
+    assert data["total_calls"] == 21 * 6  # totals always cover the whole range
+    assert len(data["rows"]) < 21 * 6 and "to fit the output budget" in data["hint"]
+    assert data["rows"][-1]["time_bucket"].startswith(today().isoformat())  # the newest rows are kept

@@ -230,6 +230,16 @@ class V2Handlers:
             base = self.v2.bases.get(ident)
         return base if base is not None else not_found("Knowledge base", ident)
 
+    async def _base_and_body(self, request: Request) -> tuple[Base, dict[str, Any]] | Response:
+        """The authorised request's knowledge base and JSON object body, or the error to answer with."""
+        if err := self._guard(request):
+            return err
+        base = self._base(request)
+        if isinstance(base, Response):
+            return base
+        body = await self._json(request)
+        return body if isinstance(body, Response) else (base, body)
+
     async def _json(self, request: Request) -> dict[str, Any] | Response:
         try:
             body = await request.json()
@@ -271,14 +281,10 @@ class V2Handlers:
         return JSONResponse(base.info(with_count=True))
 
     async def query(self, request: Request) -> Response:
-        if err := self._guard(request):
-            return err
-        base = self._base(request)
-        if isinstance(base, Response):
-            return base
-        body = await self._json(request)
-        if isinstance(body, Response):
-            return body
+        found = await self._base_and_body(request)
+        if isinstance(found, Response):
+            return found
+        base, body = found
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             return invalid("query must be a non-empty string", ["body", "query"])
@@ -322,14 +328,10 @@ class V2Handlers:
         })
 
     async def add(self, request: Request) -> Response:
-        if err := self._guard(request):
-            return err
-        base = self._base(request)
-        if isinstance(base, Response):
-            return base
-        body = await self._json(request)
-        if isinstance(body, Response):
-            return body
+        found = await self._base_and_body(request)
+        if isinstance(found, Response):
+            return found
+        base, body = found
         content = body.get("content")
         if not isinstance(content, str) or not content.strip():
             return invalid("content must be a non-empty string", ["body", "content"])
