@@ -1,4 +1,4 @@
-"""Property-based hostile input for all nine tools, through the in-memory MCP client.
+"""Property-based hostile input for every tool, through the in-memory MCP client.
 
 Every call must end as a normal result or an `is_error` result whose text says what went wrong:
 never the bare "Error executing tool <name>" (an exception escaped the tool), never an
@@ -27,7 +27,7 @@ from mcp import Client
 from mcp.shared.inbound import MCP_NAME_HEADER, encode_header_value
 from mcp_types import CallToolRequest, CallToolRequestParams, CallToolResult
 
-from opper_mcp.settings import Settings
+from opper_mcp.settings import TOOL_NAMES, Settings
 from opper_mcp.tools import traces
 from tests.fake_opper import SEED_TRACE_IDS, TEST_KEY, FakeOpperServer
 from tests.support import connect, text_of
@@ -159,7 +159,8 @@ def depth_of(value: Any) -> int:
 
 @pytest.fixture
 def portal_client(settings: Settings) -> Iterator[tuple[BlockingPortal, Client]]:
-    """One connected in-memory client for the whole test function (all hypothesis examples)."""
+    """One connected in-memory client for the whole test function (all hypothesis examples), every tool on."""
+    settings = settings.model_copy(update={"tools": TOOL_NAMES})
     with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(connect(settings)) as client:
         yield portal, client
 
@@ -261,6 +262,16 @@ panel = st.lists(st.one_of(models, st.fixed_dictionaries({"name": models}, optio
 ascii_names = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=128)
 trace_ids = st.sampled_from(SEED_TRACE_IDS)
 span_ids = st.sampled_from(["a1000000-0000-4000-8000-000000000001", "c3000000-0000-4000-8000-000000000001", "nope"])
+kb_names = st.sampled_from(["product-docs", "support-faq", "Support-FAQ", "product-doc", ".", "..", "a/b", "%00",
+                            "00000000-0000-4000-8000-00005eed0000", "00000000-0000-4000-8000-0000000000ff"])
+kb_filters = st.dictionaries(st.sampled_from(["lang", "section", "version"]), st.one_of(
+    scalars, st.lists(scalars, max_size=3), st.fixed_dictionaries({}, optional={
+        op: scalars for op in ("=", "!=", ">", "<", "in", "~")})), max_size=3)
+dates = st.one_of(
+    st.dates().map(str), st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    st.sampled_from(["2026-12-01", "2026-13-01", "9999-12-31", "0001-01-01", "2026-12-01T25:00:00Z", "today",
+                     "2026-12-01T00:00:00+14:00", "2026-02-29", "2024-02-29", ""]), any_text,
+)
 regexish = st.text(st.sampled_from("ab.()*+?{}[]|^$\\1,:-0"), min_size=1, max_size=40)
 
 TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]]] = {
@@ -298,6 +309,19 @@ TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStr
         "offset": st.integers(0, 20_000), "io_chars": st.integers(0, 4_000),
     }),
     "list_traces": ({}, {"name": any_text, "limit": st.integers(1, 100), "offset": st.integers(0, 1_000)}),
+    "search_knowledge": ({}, {
+        "knowledge_base": st.one_of(kb_names, any_text), "query": strings, "top_k": st.integers(1, 50),
+        "filters": st.one_of(kb_filters, st.dictionaries(any_text, json_values, max_size=3)),
+        "key": st.one_of(st.sampled_from(["billing/refunds", "deploys", "../..", "%2F", "nope"]), any_text),
+    }),
+    "add_knowledge": ({"knowledge_base": st.one_of(kb_names, any_text), "content": strings}, {
+        "key": any_text, "metadata": st.dictionaries(any_text, json_values, max_size=4),
+    }),
+    "get_usage": ({}, {
+        "from_date": dates, "to_date": dates, "granularity": st.sampled_from(["hour", "day", "month", "week"]),
+        "group_by": st.one_of(st.lists(st.sampled_from(["model", "name", "project.name", "x"]), max_size=3),
+                              any_text),
+    }),
 }
 
 
@@ -377,6 +401,24 @@ def test_get_trace_hostile(no_trace_waits: None, portal_client: tuple[BlockingPo
 @_settings(40)
 def test_list_traces_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
     run_one(portal_client, "list_traces", args)
+
+
+@given(args=tool_args("search_knowledge"))
+@_settings(60)
+def test_search_knowledge_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "search_knowledge", args)
+
+
+@given(args=tool_args("add_knowledge"))
+@_settings(50)
+def test_add_knowledge_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "add_knowledge", args)
+
+
+@given(args=tool_args("get_usage"))
+@_settings(60)
+def test_get_usage_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "get_usage", args)
 
 
 # ------------------------------------------------------------------------------------ explicit cases

@@ -61,7 +61,9 @@ def parse_moment(value: str, name: str) -> Moment:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ToolError(f"{name} {value!r} is not a date: {DATE_HELP}") from None
+        raise ToolError(f"{name} {value[:40]!r} is not a date: {DATE_HELP}") from None
+    if not 1970 <= moment.year <= 2200:
+        raise ToolError(f"{name} {value!r} is out of range: usage is recorded from 1970 to 2200")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
