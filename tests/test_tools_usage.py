@@ -97,6 +97,7 @@ async def test_empty_range(client: Client) -> None:
         ({"from_date": "2026-13-01"}, "from_date '2026-13-01' is not a date"),
         ({"to_date": "last tuesday"}, "to_date 'last tuesday' is not a date"),
         ({"from_date": "01/12/2026"}, "YYYY-MM-DD"),
+        ({"to_date": "9999-12-31"}, "to_date '9999-12-31' is out of range"),
     ],
 )
 async def test_bad_dates(client: Client, fake_opper: FakeOpperServer, args: dict[str, str], expected: str) -> None:

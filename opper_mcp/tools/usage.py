@@ -56,15 +56,19 @@ Moment = date | datetime
 
 def parse_moment(value: str, name: str) -> Moment:
     text = value.strip()
+    moment: Moment
     try:
         if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = date.fromisoformat(text)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ToolError(f"{name} {value[:40]!r} is not a date: {DATE_HELP}") from None
     if not 1970 <= moment.year <= 2200:
-        raise ToolError(f"{name} {value!r} is out of range: usage is recorded from 1970 to 2200")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise ToolError(f"{name} {value[:40]!r} is out of range: usage is recorded from 1970 to 2200")
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _start(moment: Moment) -> datetime:
