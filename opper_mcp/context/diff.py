@@ -127,7 +127,7 @@ def run_diff(
                 raise ContextError("the repository has no commits yet; use diff='staged' or attach files instead")
         else:
             _verify(ref, top, limits)
-    specs = _pathspecs(files, roots, top)
+    specs = _pathspecs(files, roots, top) if files else _root_specs(roots, top)
     args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative", "-M", "--src-prefix=a/",
             "--dst-prefix=b/", "--submodule=short", *mode, "--", *specs]
     res = git.run(args, top, timeout_s=limits.git_timeout_s, cap=limits.max_diff_bytes)
@@ -149,6 +149,13 @@ def run_diff(
     note = _untracked_note(top, roots, specs, limits) if spec == WORKING else ""
     out.text = f"=== git diff {spec} ===\n{body}{note}"
     return out
+
+
+def _root_specs(roots: Sequence[Path], top: Path) -> list[str]:
+    """Without `files`, a root below the repository top limits the diff to itself (none needed at the top)."""
+    if any(top.is_relative_to(r) for r in roots):
+        return []
+    return [f":(top,literal){r.relative_to(top).as_posix()}" for r in roots if r.is_relative_to(top)]
 
 
 @dataclass
