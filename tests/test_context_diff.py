@@ -221,6 +221,19 @@ def test_repository_without_commits(tmp_path: Path) -> None:
     assert "## added a.txt\n@@ -0,0 +1 @@\n+hello" in text(gather([tmp_path], diff="staged"))
 
 
+def test_mode_change_and_known_key_in_the_diff(repo: Repo) -> None:
+    from tests.context_repo import SERVER_KEY
+
+    (repo.root / "README.md").chmod(0o755)
+    repo.write("src/new_name.py", f"TOKEN = '{SERVER_KEY}'\n")
+    repo.git("add", "README.md", "src/new_name.py")
+    g = gather([repo.root], diff="staged", known_secrets=[SERVER_KEY])
+    assert "## modified README.md (mode 100644 → 100755)" in text(g)
+    assert {s.path: s.reason for s in g.skipped} == {"src/new_name.py": (
+        "secret: the server's own API key on line 1 of the file (in the diff); left out of the diff")}
+    assert SERVER_KEY not in repr(g)
+
+
 def test_odd_file_names(repo: Repo) -> None:
     repo.write("docs/with space.md", "x\n")
     repo.write("docs/ünï cödé.md", "y\n")

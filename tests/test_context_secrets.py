@@ -34,7 +34,8 @@ def repo(tmp_path: Path) -> Repo:
         ("home/.aws/credentials", "AWS credentials"), (".docker/config.json", "Docker credentials"),
         ("infra/terraform.tfstate", "Terraform state"), ("application_default_credentials.json", "gcloud credentials"),
         ("keys/service-account-prod.json", "cloud service account key"), (".htpasswd", "htpasswd file"),
-        (".kube/config", "Kubernetes credentials"),
+        (".kube/config", "Kubernetes credentials"), (".git/config", "git repository internals"),
+        ("sub/.git/hooks/pre-commit", "git repository internals"),
     ],
 )
 def test_deny_listed_names(path: str, kind: str) -> None:
@@ -51,8 +52,12 @@ def test_ordinary_names_pass(path: str) -> None:
 
 
 def test_deny_listed_file_is_never_sent_even_when_named(repo: Repo) -> None:
-    g = gather([repo.root], [".env", ".env.example"])
-    assert [s.reason for s in g.skipped] == ["secret-bearing file name (environment file); never sent"]
+    (repo.root / "config.txt").symlink_to(repo.root / ".env")  # a harmless name does not launder it
+    g = gather([repo.root], [".env", ".env.example", "config.txt", ".git/config", ".git/*"])
+    assert {s.path: s.reason for s in g.skipped if ".git" not in s.path} == {
+        ".env": "secret-bearing file name (environment file); never sent"}  # config.txt resolved to .env: one entry
+    assert {s.reason for s in g.skipped if ".git" in s.path} == {
+        "secret-bearing file name (git repository internals); never sent"}
     assert [a.path for a in g.attached] == [".env.example"]
     assert OPPER_KEY not in "".join(p.text for p in g.parts)
 
