@@ -309,3 +309,33 @@ def test_empty_and_crlf_files(repo: Repo) -> None:
     g = gather([repo.root], ["empty.txt", "crlf.txt"])
     assert g.parts[0].text == "=== empty.txt (empty file) ==="
     assert g.parts[1].text == "=== crlf.txt (lines 1-2, whole file) ===\n1| a\n2| b"
+
+
+def test_many_skips_are_summarised_with_secrets_first(repo: Repo) -> None:
+    from tests.context_repo import AWS_KEY
+
+    for i in range(80):
+        repo.write(f"bins/b{i:02}.dat", b"\x00binary")
+    repo.write("bins/zz_secret.txt", f"key = '{AWS_KEY}'\n")
+    g = gather([repo.root], ["bins"])
+    assert len(g.skipped) == 50
+    assert g.skipped[0] == Skipped("bins/zz_secret.txt", "secret: AWS Access Key on line 1; file left out")
+    assert g.skipped[-1] == Skipped("(32 more)", "binary file: 32")
+    assert AWS_KEY not in repr(g)
+
+
+def test_total_limit_stops_reading_early(repo: Repo) -> None:
+    for i in range(20):
+        repo.write(f"many/f{i:02}.txt", "x" * 900 + "\n")
+    with pytest.raises(ContextError, match=r"the context is [\d,]+ bytes with 17 more files not read yet, over the "
+                                           r"limit of 2,000"):
+        gather([repo.root], ["many"], limits=Limits(max_total_bytes=2000))
+
+
+def test_gather_prints_nothing(repo: Repo, capfd: pytest.CaptureFixture[str]) -> None:
+    gather([repo.root], ["."], limits=Limits(max_files=100))
+    gather([repo.root], diff="working")
+    with pytest.raises(ContextError):
+        gather([repo.root], diff="nope")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
