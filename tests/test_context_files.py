@@ -226,6 +226,19 @@ def test_file_replaced_or_deleted_between_listing_and_reading(repo: Repo) -> Non
     assert not isinstance(got[2], Skipped)
 
 
+def test_folder_swapped_for_a_symlink_out_after_listing(repo: Repo) -> None:
+    roots = resolve_roots([repo.root])
+    targets, _ = collect(roots, ["src/util.py", "README.md"], Limits())
+    (repo.outside / "util.py").write_text("OUTSIDE-THE-ROOT-CONTENT\n")
+    (repo.root / "src").rename(repo.root / "src_old")
+    (repo.root / "src").symlink_to(repo.outside)
+    (repo.root / "README.md").rename(repo.root / "README.old")
+    (repo.root / "README.md").write_text("a new file under the old name\n")
+    got = [gather_mod._attach_file(t, Limits(), []) for t in targets]
+    assert got == [Skipped("src/util.py", "file was replaced while being read"),
+                   Skipped("README.md", "file was replaced while being read")]
+
+
 def test_two_gigabyte_sparse_file_is_never_read(repo: Repo) -> None:
     big = repo.root / "big.txt"
     with open(big, "wb") as f:

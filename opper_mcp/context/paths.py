@@ -11,7 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ class Target:
     display: str
     start: int | None = None
     end: int | None = None
+    ident: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: the reader insists on the same file
 
     @property
     def lines(self) -> str | None:
@@ -344,7 +345,16 @@ def collect(roots: Sequence[Path], files: Sequence[str], limits: Limits) -> tupl
             f"files expands to {len(merged):,} files, over the limit of {limits.max_files:,}; "
             "name fewer files, a subfolder, or a narrower glob"
         )
-    return merged, skipped
+    return [replace(t, ident=_ident(t.path)) for t in merged], skipped
+
+
+def _ident(path: Path) -> tuple[int, int] | None:
+    """The file's identity right after confinement, so a folder or file swapped in later is noticed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _expand_glob(spec: Spec, roots: Sequence[Path], budget: _Budget, skipped: list[Skipped]) -> list[Path]:
