@@ -10,7 +10,6 @@ line by line the plain way.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
@@ -60,6 +59,10 @@ def main() -> None:
         f"{size / 1e6:.2f} MB, ~{g.est_tokens:,} tokens")
     say(f"  gather (collect + read + scan + size): cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms "
         f"({size / 1e6 / warm:.1f} MB/s end to end)")
+    walk = best_of(3, lambda: gather([ROOT], ["."], limits=WIDE))
+    w = gather([ROOT], ["."], limits=WIDE)
+    say(f"  the same tree as files=['.'] (walk + .gitignore + read + scan): {len(w.attached)} attached, "
+        f"{walk * 1000:.0f} ms")
     for s in g.skipped[:10]:
         say(f"  skipped {s.path}: {s.reason}")
 
@@ -73,7 +76,8 @@ def main() -> None:
     dt = best_of(3, lambda: [scan(x, name) for x, name in texts])
     say(f"secret scan, project text ({mb:.2f} MB in {len(texts)} files): {mb / dt:.1f} MB/s")
 
-    hostile = "".join(f"aws_url_{i} = 'https://user{i}:pw@host/ eyJhbGciOi.eyJzdWIi.sig xoxb-12-ab'\n"
+    at, xo = "@", "xox"  # kept apart so this file itself holds no credential-shaped text
+    hostile = "".join(f"aws_url_{i} = 'https://user{i}:pw{at}host/ eyJhbGciOi.eyJzdWIi.sig {xo}b-12-ab'\n"
                       for i in range(20_000))
     hmb = len(hostile) / 1e6
     dt = best_of(3, lambda: scan(hostile, "x.py"))
@@ -83,8 +87,8 @@ def main() -> None:
     smb = len(sample.encode()) / 1e6
     dt_plain = best_of(1, lambda: plain_line_by_line(sample))
     dt_fast = best_of(3, lambda: scan(sample, "x.py"))
-    say(f"same {smb:.2f} MB: detect-secrets line by line {smb / dt_plain:.1f} MB/s, ours {smb / dt_fast:.1f} MB/s "
-        f"({dt_plain / dt_fast:.0f}x); median of nothing else: {statistics.median([dt_fast]) * 1000:.0f} ms")
+    say(f"same {smb:.2f} MB: detect-secrets' plugins line by line {smb / dt_plain:.1f} MB/s, gated {smb / dt_fast:.1f} "
+        f"MB/s ({dt_plain / dt_fast:.0f}x)")
 
 
 if __name__ == "__main__":
