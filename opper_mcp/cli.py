@@ -199,7 +199,12 @@ def serve(settings: Settings) -> int:
     if settings.auth_mode == "passthrough":
         key = "callers' own keys (pass-through)"
     count = len(enabled_tools(settings))
-    sys.stderr.write(f"opper-mcp {__version__}: {where}, base {settings.base_url}, {key}, {count} tools\n")
+    store = ""
+    if settings.store_url:
+        from opper_mcp.store import redact_url
+
+        store = f", store {redact_url(settings.store_url)}"
+    sys.stderr.write(f"opper-mcp {__version__}: {where}, base {settings.base_url}, {key}, {count} tools{store}\n")
     sys.stderr.flush()
     try:
         if settings.transport == "stdio":
