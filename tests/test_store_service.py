@@ -261,3 +261,23 @@ def test_a_bad_store_url_is_refused_without_its_password() -> None:
     assert result.returncode == 2
     assert "mysql://root:***@db/x" in result.stderr and "redis://" in result.stderr
     assert "s3cret-pw" not in result.stderr
+
+
+async def test_health_pings_fast_and_caches_for_a_second(redis_service: RedisService, redis_url: str) -> None:
+    from opper_mcp.store import open_store
+    from opper_mcp.store.health import StoreHealth
+
+    store = open_store(redis_url, Path("/nonexistent"))
+    health = StoreHealth(store, timeout_s=0.5, ttl_s=1.0)
+    try:
+        assert await health.state() == {"backend": "redis", "ok": True}
+        redis_service.stop()
+        assert (await health.state())["ok"] is True  # cached: probes within a second cost the store nothing
+        await anyio.sleep(1.05)
+        with anyio.fail_after(2):
+            down = await health.state()
+        assert down["ok"] is False and "redis://:***@" in down["error"]
+        assert redis_service.password not in json.dumps(down)
+    finally:
+        wait_up(redis_service)
+        await store.aclose()
