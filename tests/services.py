@@ -94,8 +94,8 @@ class RedisService:
         log = self.root / "redis.log"
         self.proc = subprocess.Popen(
             [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--requirepass", self.password, "--logfile", str(log),
-             "--daemonize", "no"],
+             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--requirepass", self.password,
+             "--logfile", str(log), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
