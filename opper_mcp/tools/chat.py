@@ -10,13 +10,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import httpx2
+from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from opper_mcp.context.budget import Call, CostEstimate
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
+from opper_mcp.tools import attach
+from opper_mcp.tools.args import CommaList
+from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.conversations import Message, UnknownConversation
 from opper_mcp.tools.progress import Progress
@@ -25,6 +30,10 @@ from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
+FILES_DOC = "Paths, globs, dirs or path:10-40 to attach"
+DIFF_DOC = "Attach git changes: working, staged or a ref/range"
+MAX_COST_DOC = "Refuse if the cost estimate is higher"
+DRY_RUN_DOC = "Estimate only; send nothing"
 
 
 class ChatMessage(BaseModel):
@@ -62,9 +71,13 @@ class ChatResult(BaseModel):
     finish_reason: str | None = None
     usage: TokenUsage | None = None
     cost_usd: float | None = None
-    trace_id: str = Field(description="Pass to get_trace")
+    est_cost_usd: float | None = None
+    est_input_tokens: int | None = None
+    trace_id: str | None = Field(None, description="Pass to get_trace")
     citations: list[Citation] | None = None
-    conversation_id: str = Field(description="Pass back to continue this conversation")
+    conversation_id: str | None = Field(None, description="Pass back to continue this conversation")
+    attached: list[AttachedItem] | None = None
+    skipped: list[SkippedItem] | None = None
     note: str | None = None
 
 
@@ -247,6 +260,11 @@ async def chat(
     conversation_id: Annotated[str | None, Field(description="Continue an earlier chat",
                                                  pattern=r"^conv_[A-Za-z0-9_-]{8,64}$")] = None,
     name: Annotated[str, Field(description="Trace name", min_length=1, max_length=128)] = "opper-mcp/chat",
+    files: Annotated[list[str] | None, Field(description=FILES_DOC, max_length=200), CommaList] = None,
+    diff: Annotated[str, Field(description=DIFF_DOC, max_length=200)] = "",
+    max_cost_usd: Annotated[float | None, Field(gt=0, description=MAX_COST_DOC)] = None,
+    dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
+    roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, ChatResult]:
     """Ask any Opper model. Returns the answer with tokens, cost and a trace_id; json_schema gives
     validated JSON in `data`; web_search lets the model search; conversation_id continues a chat."""
@@ -274,7 +292,13 @@ async def chat(
                 f"unknown conversation_id {conversation_id!r} (expired, or kept in another cache dir); "
                 "omit it to start a new conversation"
             ) from None
+    collected = await attach.collect(ctx, files, diff, roots)
     request_messages = build_messages(history, system, prompt, messages)
+    if collected is not None:
+        request_messages = with_context(request_messages, len(messages or []) + bool(prompt), collected)
+    est = await preflight(ctx, model, collected, request_messages, max_tokens, max_cost_usd, dry_run)
+    if dry_run:
+        return respond(dry_run_result(model, collected, est))
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
@@ -301,7 +325,55 @@ async def chat(
         citations=list(acc.citations.values()) or None,
         conversation_id=conversation_id,
     )
+    add_context(result, collected, est)
     return respond(result, shrinker(result))
+
+
+# ---- code context (files, diff), estimates and dry runs ------------------------------------
+
+
+def with_context(messages: list[Message], new: int, collected: Collected) -> list[Message]:
+    """The attached parts go into the last new user turn, before its text: stored with it, seen on continuation."""
+    for index in range(len(messages) - 1, len(messages) - new - 1, -1):
+        message = messages[index]
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        own = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        return [*messages[:index], {**message, "content": [*collected.parts, *own]}, *messages[index + 1:]]
+    raise ToolError("files and diff attach to a user turn: give prompt, or end messages with a user message")
+
+
+async def preflight(
+    ctx: ToolContext, model: str, collected: Collected | None, messages: list[Message], max_tokens: int | None,
+    max_cost_usd: float | None, dry_run: bool,
+) -> CostEstimate | None:
+    """Model fit, window and cost, checked before anything is sent; only when the call asks for it."""
+    if collected is None and max_cost_usd is None and not dry_run:
+        return None
+    models = await attach.catalogue(ctx)
+    attach.check_media(collected, model, models)
+    info = attach.find_model(models, model)
+    tokens = attach.message_tokens(messages)
+    attach.check_budget(collected, model, info, tokens, max_tokens)
+    return attach.cost_guard([Call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
+
+
+def add_context(result: ChatResult, collected: Collected | None, est: CostEstimate | None) -> None:
+    if collected is not None:
+        result.attached = collected.attached
+        result.skipped = collected.skipped or None
+    if est is not None:
+        result.est_cost_usd = est.cost_usd
+        result.est_input_tokens = est.input_tokens
+        result.note = est.note
+
+
+def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:
+    result = ChatResult(text="", model=model)
+    add_context(result, collected, est)
+    result.note = "; ".join(filter(None, ["dry run: nothing was sent", result.note]))
+    return result
 
 
 def shrinker(result: ChatResult) -> Callable[[], bool]:

@@ -1,0 +1,249 @@
+"""Code context on the tool side: roots from the client, gathering off the event loop, model checks, estimates.
+
+The reading, confining and secret scanning live in `opper_mcp.context`; this module only asks
+the client where its workspace is, runs `gather` in a worker thread, and decides what the chosen
+model(s) can take and what the call would cost, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import ListRoots
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ListRootsResult
+from pydantic import BaseModel
+
+from opper_mcp.context import ContextError, Limits, content_parts, estimate_tokens, gather
+from opper_mcp.context.budget import BudgetError, Call, CostEstimate, Prices, check_cost, check_window, estimate
+from opper_mcp.context.roots import RootsError, workspace_roots
+from opper_mcp.opper.errors import OpperError
+from opper_mcp.opper.schemas import ModelInfo
+from opper_mcp.settings import Settings
+from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+MODERN_ERA = "2026-07-28"
+# A non-text part already in a conversation (an image or PDF attached earlier): a flat estimate,
+# since its base64 size says little about its token cost.
+MEDIA_PART_TOKENS = 1_600
+NEEDS = {"image": "vision", "pdf": "pdf"}
+
+# Roots a legacy session's client listed, kept for the session's life (it is asked once).
+_session_roots: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
+class AttachedItem(BaseModel):
+    path: str
+    lines: str | None = None
+    chars: int
+    est_tokens: int
+
+
+class SkippedItem(BaseModel):
+    path: str
+    reason: str
+
+
+@dataclass
+class Collected:
+    """What `files`/`diff` produced, ready to go upstream."""
+
+    parts: list[dict[str, Any]]
+    attached: list[AttachedItem]
+    skipped: list[SkippedItem]
+    est_tokens: int
+    kinds: set[str] = field(default_factory=set)
+
+    @property
+    def text(self) -> str:
+        """The text parts joined, for upstreams that take one string (roundtable)."""
+        return "\n\n".join(p["text"] for p in self.parts if p.get("type") == "text")
+
+
+# ---- roots ------------------------------------------------------------------------------------
+
+
+def wants_context(files: Any, diff: Any) -> bool:
+    return bool(files) or bool(isinstance(diff, str) and diff.strip())
+
+
+async def client_roots(ctx: ToolContext, files: Any, diff: Any) -> ListRoots | list[str] | None:
+    """Resolver: the client's root URIs when the call attaches something and the client offers roots.
+
+    Legacy sessions are asked directly (a failure falls back to the other roots) and cached;
+    modern (2026-07-28) calls ask through the SDK's input-required round trip.
+    """
+    if not wants_context(files, diff):
+        return None
+    state = app_state(ctx)
+    caps = ctx.client_capabilities
+    if state.settings.transport == "http" or caps is None or caps.roots is None:
+        return None
+    session = ctx.session
+    cached = _cached_roots(session)
+    if cached is not None:
+        return cached
+    version = ctx.protocol_version or ""
+    if version >= MODERN_ERA:
+        return ListRoots()
+    try:
+        result = await session.list_roots()
+    except Exception:
+        return None
+    return remember_roots(session, result)
+
+
+def _cached_roots(session: Any) -> list[str] | None:
+    try:
+        return _session_roots.get(session)
+    except TypeError:
+        return None
+
+
+def remember_roots(session: Any, result: ListRootsResult | list[str] | None) -> list[str] | None:
+    if result is None:
+        return None
+    uris = result if isinstance(result, list) else [str(root.uri) for root in result.roots]
+    with contextlib.suppress(TypeError):  # a session object that cannot be weakly referenced: ask every time
+        _session_roots[session] = uris
+    return uris
+
+
+def resolve_roots(settings: Settings, uris: list[str] | None) -> list[Path]:
+    try:
+        return workspace_roots(transport=settings.transport, client_roots=uris, env=os.environ, cwd=Path.cwd(),
+                               allow_paths=settings.allow_paths)
+    except RootsError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+# ---- gathering ---------------------------------------------------------------------------------
+
+
+def limits_for(settings: Settings) -> Limits:
+    return Limits(max_file_bytes=min(settings.context_max_file_bytes, settings.context_max_total_bytes),
+                  max_total_bytes=settings.context_max_total_bytes)
+
+
+async def collect(
+    ctx: ToolContext, files: list[str] | None, diff: str, roots: ListRootsResult | list[str] | None
+) -> Collected | None:
+    """Gather `files` and `diff` inside the workspace roots; None when the call attaches nothing."""
+    if not wants_context(files, diff):
+        return None
+    settings = app_state(ctx).settings
+    uris = remember_roots(ctx.session, roots)
+    paths = resolve_roots(settings, uris)
+    limits = limits_for(settings)
+    secrets = settings.secrets()
+    try:
+        gathered = await anyio.to_thread.run_sync(
+            lambda: gather(paths, files or (), diff.strip() or None, limits=limits, known_secrets=secrets)
+        )
+    except ContextError as exc:
+        raise ToolError(str(exc)) from exc
+    return Collected(
+        parts=content_parts(gathered.parts),
+        attached=[AttachedItem(path=a.path, lines=a.lines, chars=a.chars, est_tokens=a.est_tokens)
+                  for a in gathered.attached],
+        skipped=[SkippedItem(path=s.path, reason=s.reason) for s in gathered.skipped],
+        est_tokens=gathered.est_tokens,
+        kinds={p.kind for p in gathered.parts},
+    )
+
+
+def labels(collected: Collected) -> list[tuple[str, int]]:
+    return [(a.path + (f":{a.lines}" if a.lines else ""), a.est_tokens) for a in collected.attached]
+
+
+# ---- the catalogue: capabilities, window, prices ------------------------------------------------
+
+
+async def catalogue(ctx: ToolContext) -> list[ModelInfo] | None:
+    """The cached catalogue, or None when it cannot be had (estimates then say so)."""
+    try:
+        return await app_state(ctx).catalog.models(opper_for(ctx))
+    except OpperError:
+        return None
+
+
+def find_model(models: list[ModelInfo] | None, name: str) -> ModelInfo | None:
+    """The catalogue row for an id, alias or pool name (ids first)."""
+    for m in models or []:
+        if m.id == name:
+            return m
+    for m in models or []:
+        if name in m.aliases or m.model == name:
+            return m
+    return None
+
+
+def prices(info: ModelInfo | None) -> Prices | None:
+    p = info.pricing if info is not None else None
+    if p is None or not p.input or not p.output:
+        return None
+    return Prices(input=p.input, output=p.output, thresholds=p.thresholds)
+
+
+def check_media(collected: Collected | None, model: str, models: list[ModelInfo] | None) -> None:
+    """Images need a `vision` model and PDFs a `pdf` one; otherwise name a few models that take them."""
+    if collected is None:
+        return
+    info = find_model(models, model)
+    for kind, capability in NEEDS.items():
+        if kind not in collected.kinds or info is None or capability in info.capabilities:
+            continue
+        able = [m.id for m in models or [] if capability in m.capabilities and not m.retired_at][:4]
+        hint = f"models that do: {', '.join(able)}" if able else "find one with list_models capability=" + capability
+        raise ToolError(f"{model} does not take {kind}s (no {capability!r} capability); leave the {kind} files "
+                        f"out, or choose a model that takes them — {hint}")
+
+
+def message_tokens(messages: list[dict[str, Any]]) -> int:
+    """Estimated input tokens of chat messages (text by the heuristic, media parts at a flat rate)."""
+    total = 0
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            total += estimate_tokens(content)
+        elif isinstance(content, list):
+            for part in content:
+                text = part.get("text") if isinstance(part, dict) else None
+                total += estimate_tokens(text) if isinstance(text, str) else MEDIA_PART_TOKENS
+        elif content is not None:
+            total += estimate_tokens(json.dumps(content))
+    return total
+
+
+def window_of(info: ModelInfo | None) -> int | None:
+    return info.context_window if info is not None else None
+
+
+def check_budget(
+    collected: Collected | None, model: str, info: ModelInfo | None, input_tokens: int, max_tokens: int | None
+) -> None:
+    """Only attached context is held to the window here; a plain prompt is the caller's own business."""
+    if collected is None:
+        return
+    try:
+        check_window(model=model, window=window_of(info), input_tokens=input_tokens, answer_tokens=max_tokens,
+                     items=labels(collected))
+    except BudgetError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def cost_guard(calls: list[Call], max_cost_usd: float | None) -> CostEstimate:
+    """The estimate for these calls; over `max_cost_usd` (or unknown while it is set) → ToolError."""
+    est = estimate(calls)
+    try:
+        check_cost(est, max_cost_usd)
+    except BudgetError as exc:
+        raise ToolError(str(exc)) from exc
+    return est
