@@ -332,14 +332,34 @@ async def test_continuation_sees_the_attached_context(rooted: Client, fake_opper
 # ---- HTTP ---------------------------------------------------------------------------------------
 
 
-async def test_http_refuses_file_context_without_allow_paths(
-    fake_opper: FakeOpperServer, tmp_path: Path, mode: str
-) -> None:
+async def test_http_refuses_file_context_without_allow_paths(fake_opper: FakeOpperServer, tmp_path: Path) -> None:
     """Real streamable HTTP: the server cannot see the caller's disk, and says how to enable it."""
     env = server_env(fake_opper.url, tmp_path / "cache")
     with http_server(env, tmp_path) as server:
-        async with Client(server.url, mode=mode) as client:
-            result = await client.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["README.md"]})
-    message = error_text(result)
-    assert "--allow-paths" in message and "HTTP" in message
+        for mode in ("auto", "legacy"):
+            async with Client(server.url, mode=mode, list_roots_callback=roots_callback(tmp_path)) as client:
+                for args in ({"files": ["README.md"]}, {"diff": "working"}):
+                    result = await client.call_tool("chat", {"model": MODEL, "prompt": "q", **args})
+                    message = error_text(result)
+                    assert "--allow-paths" in message and "HTTP" in message
     assert fake_opper.state.requests_to(CHAT) == []
+
+
+async def test_http_with_allow_paths_reads_only_there(fake_opper: FakeOpperServer, repo: Path, tmp_path: Path) -> None:
+    env = server_env(fake_opper.url, tmp_path / "cache")
+    with http_server(env, tmp_path, "--allow-paths", str(repo)) as server:
+        async with Client(server.url, mode="auto") as client:
+            data = data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"]}))
+            outside = error_text(await client.call_tool("chat", {"model": MODEL, "prompt": "q",
+                                                                 "files": ["../outside/private.txt"]}))
+    assert [a["path"] for a in data["attached"]] == ["src/util.py"]
+    assert str(repo) in outside
+    assert "OUTSIDE-THE-ROOT" not in sent_bodies(fake_opper)
+
+
+async def test_emulator_refuses_images_for_text_only_models(client: Client, fake_opper: FakeOpperServer) -> None:
+    """The emulator is as strict as the providers, so a missed capability check would show."""
+    part = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}}
+    message = error_text(await client.call_tool("chat", {"model": TEXT_ONLY, "messages": [
+        {"role": "user", "content": [part, {"type": "text", "text": "what is it?"}]}]}))
+    assert "does not support image input" in message

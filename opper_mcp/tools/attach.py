@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import ListRoots
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import ListRootsResult
 from pydantic import BaseModel
 
@@ -94,7 +96,9 @@ async def client_roots(ctx: ToolContext, files: Any, diff: Any) -> ListRoots | l
     if version >= MODERN_ERA:
         return ListRoots()
     try:
-        result = await session.list_roots()
+        with warnings.catch_warnings():  # deprecated in the 2026 era, still how 2025-11-25 clients are asked
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await session.list_roots()
     except Exception:
         return None
     return remember_roots(session, result)
