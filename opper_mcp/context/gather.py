@@ -1,0 +1,123 @@
+"""`gather`: files and diff in, labelled parts plus an account of what was attached and skipped out."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import files as reader
+from .denylist import secret_file_kind
+from .diff import run_diff
+from .paths import Target, collect, resolve_roots
+from .secrets import MIN_KNOWN_SECRET_LEN, describe, scan
+from .tokens import estimate_binary_tokens, estimate_tokens
+from .types import Attached, ContextError, Gathered, Limits, Part, Skipped
+
+BIGGEST_LISTED = 5
+
+
+def label(display: str, text: reader.TextFile, ranged: bool) -> str:
+    """`=== path (lines A-B of N) ===`, then each line as `N| text` (right-aligned) so answers can cite lines."""
+    if not text.text and text.last < text.first:
+        return f"=== {display} (empty file) ==="
+    of = f" of {text.total}" if text.total is not None and (ranged or text.total != text.last) else ""
+    whole = ", whole file" if not ranged else ""
+    width = len(str(text.last))
+    body = "\n".join(f"{n:>{width}}| {ln}" for n, ln in enumerate(text.text.split("\n"), text.first))
+    return f"=== {display} (lines {text.first}-{text.last}{of}{whole}) ===\n{body}"
+
+
+def _attach_file(t: Target, limits: Limits, known: Sequence[str]) -> tuple[Attached, Part] | Skipped:
+    what = secret_file_kind(t.display) or secret_file_kind(t.path.as_posix())
+    if what is not None:
+        return Skipped(t.display, f"secret-bearing file name ({what}); never sent")
+    try:
+        got = reader.read(t, limits)
+    except reader.Unreadable as exc:
+        return Skipped(t.display, str(exc))
+    if isinstance(got, reader.BinaryFile):
+        b64_chars = 4 * -(-len(got.data) // 3)
+        part = Part(kind=got.kind, data=got.data, mime=got.mime, path=t.display)
+        return Attached(t.display, None, b64_chars, estimate_binary_tokens(got.kind, got.data), got.kind), part
+    findings = scan(got.text, t.display, known)
+    if findings:
+        shifted = [type(f)(f.line + got.first - 1, f.kind) for f in findings]
+        return Skipped(t.display, describe(shifted) + "; file left out")
+    text = label(t.display, got, t.start is not None)
+    lines = f"{got.first}-{got.last}" if t.start is not None else None
+    return Attached(t.display, lines, len(text), estimate_tokens(text), "file"), Part(kind="text", text=text,
+                                                                                       path=t.display)
+
+
+def _size(part: Part) -> int:
+    return len(part.text.encode("utf-8")) if part.kind == "text" else len(part.data)
+
+
+def gather(
+    roots: Sequence[Path],
+    files: Sequence[str] = (),
+    diff: str | None = None,
+    *,
+    limits: Limits = Limits(),  # noqa: B008 - frozen, shared safely
+    known_secrets: Sequence[str] = (),
+) -> Gathered:
+    """Collect, confine, read, scan and size the requested context. Sync and blocking (run it in a worker thread).
+
+    roots[0] is the base for relative paths. With `diff`, `files` narrows the diff instead of attaching files.
+    Raises ContextError for input to fix (outside the roots, unknown ref, too much); files that cannot or must
+    not be sent are listed in `skipped` with the reason.
+    """
+    real_roots = resolve_roots(roots)
+    known = [s for s in known_secrets if len(s) >= MIN_KNOWN_SECRET_LEN]
+    out = Gathered()
+    if diff is not None:
+        if not diff.strip():
+            raise ContextError("diff is empty; use 'working', 'staged', a ref (main) or a range (HEAD~3..HEAD)")
+        result = run_diff(real_roots, diff, files, limits, known)
+        out.skipped.extend(result.skipped)
+        out.parts.append(Part(kind="text", text=result.text, path=f"git diff {diff.strip()}"))
+        out.attached.append(Attached(f"git diff {diff.strip()}", None, len(result.text),
+                                     estimate_tokens(result.text), "diff"))
+    else:
+        targets, skipped = collect(real_roots, files, limits)
+        out.skipped.extend(skipped)
+        for t in targets:
+            got = _attach_file(t, limits, known)
+            if isinstance(got, Skipped):
+                out.skipped.append(got)
+            else:
+                out.attached.append(got[0])
+                out.parts.append(got[1])
+    total = sum(_size(p) for p in out.parts)
+    if total > limits.max_total_bytes:
+        raise ContextError(_over_total(out, total, limits))
+    return out
+
+
+def _over_total(out: Gathered, total: int, limits: Limits) -> str:
+    sizes = sorted(zip(out.attached, out.parts, strict=True), key=lambda ap: -_size(ap[1]))[:BIGGEST_LISTED]
+    biggest = ", ".join(
+        f"{a.path}{':' + a.lines if a.lines else ''} ({_size(p):,} bytes)" for a, p in sizes
+    )
+    return (
+        f"the context is {total:,} bytes, over the limit of {limits.max_total_bytes:,}; biggest: {biggest}. "
+        "Narrow it: line ranges (path:START-END), fewer files or a narrower glob, or a smaller diff "
+        "(diff narrowed by files, or a shorter range)"
+    )
+
+
+def content_parts(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    """OpenAI chat content parts: text blocks, images as data-URL `image_url`, PDFs as `file` with `file_data`."""
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if p.kind == "text":
+            out.append({"type": "text", "text": p.text})
+        elif p.kind == "image":
+            url = f"data:{p.mime};base64,{base64.b64encode(p.data).decode('ascii')}"
+            out.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            data = f"data:{p.mime or 'application/pdf'};base64,{base64.b64encode(p.data).decode('ascii')}"
+            out.append({"type": "file", "file": {"filename": Path(p.path).name or "document.pdf", "file_data": data}})
+    return out
