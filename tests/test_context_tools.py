@@ -135,7 +135,7 @@ async def test_files_from_client_roots_go_upstream_labelled_and_secret_free(
     rooted: Client, fake_opper: FakeOpperServer
 ) -> None:
     result = await rooted.call_tool("chat", {"model": MODEL, "prompt": "Review these.",
-                                             "files": ["src", "src/app.py:5-9", ".env", "escape", "build/out.txt"]})
+                                             "files": [".", "src/app.py:5-9", ".env"]})
     text = text_of(result)
     assert not result.is_error, text
     data = data_of(result)
@@ -146,12 +146,13 @@ async def test_files_from_client_roots_go_upstream_labelled_and_secret_free(
     assert "line_7 = 'UNSTAGED'" in sent and "return 2" in sent
     assert sent.rstrip().endswith("Review these.")
     attached = {a["path"] for a in data["attached"]}
-    assert {"src/app.py", "src/util.py"} <= attached
+    assert {"src/app.py", "src/util.py", "new_name.py", "pic.png"} <= attached
+    assert not any(p.startswith("build") for p in attached)
     assert all(a["chars"] > 0 and a["est_tokens"] > 0 for a in data["attached"])
     # Secrets and escapes stay home, and the result says so (without the values).
     skipped = {s["path"]: s["reason"] for s in data["skipped"]}
-    assert any("aws.py" in p for p in skipped), skipped
-    assert ".env" in " ".join(skipped) or any(".env" in r for r in skipped.values()) or ".env" in text
+    assert "AWS" in skipped["src/aws.py"] and "line 1" in skipped["src/aws.py"]
+    assert "secret" in skipped[".env"] and "outside" in skipped["escape"] and "binary" in skipped["data.bin"]
     assert "OUTSIDE-THE-ROOT" not in sent_bodies(fake_opper)
     assert "IGNORED-BUILD-OUTPUT" not in sent_bodies(fake_opper)
     assert_no_secrets(sent_bodies(fake_opper), text)
@@ -171,7 +172,7 @@ async def test_line_range_attaches_only_those_lines(rooted: Client, fake_opper: 
 async def test_path_outside_the_roots_is_refused_naming_them(
     rooted: Client, fake_opper: FakeOpperServer, repo: Path
 ) -> None:
-    for path in ("../outside/private.txt", str(repo.parent / "outside" / "private.txt")):
+    for path in ("../outside/private.txt", str(repo.parent / "outside" / "private.txt"), "escape"):
         message = error_text(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "files": [path]}))
         assert str(repo) in message
     assert fake_opper.state.requests_to(CHAT) == []
