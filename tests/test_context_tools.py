@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
-from mcp_types import ListRootsResult, Root
+from mcp_types import ErrorData, ListRootsResult, Root
 
 from opper_mcp.server import build_server
 from opper_mcp.settings import Settings
@@ -185,6 +185,35 @@ async def test_without_client_roots_the_cwd_is_the_root(
         data = data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"]}))
     assert [a["path"] for a in data["attached"]] == ["src/util.py"]
     assert "return 2" in user_text(fake_opper.state.requests_to(CHAT)[0].json)
+
+
+async def test_a_client_whose_roots_fail_falls_back_to_the_cwd(
+    settings: Settings, in_repo: Path, fake_opper: FakeOpperServer
+) -> None:
+    async def broken(_: ClientRequestContext) -> ErrorData:
+        return ErrorData(code=-32603, message="roots are broken today")
+
+    async with connected(settings, "legacy", list_roots_callback=broken) as client:
+        data = data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"]}))
+    assert [a["path"] for a in data["attached"]] == ["src/util.py"]
+
+
+async def test_roots_are_asked_once_per_legacy_session(
+    settings: Settings, repo: Path, fake_opper: FakeOpperServer, mode: str
+) -> None:
+    asked: list[int] = []
+
+    async def counting(ctx: ClientRequestContext) -> ListRootsResult:
+        asked.append(1)
+        return await roots_callback(repo)(ctx)  # type: ignore[no-any-return]
+
+    async with connected(settings, mode, list_roots_callback=counting) as client:
+        for _ in range(3):
+            data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"]}))
+        data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "no files"}))
+    # A 2025-11-25 session is asked once; a 2026-07-28 client has no session to remember it by, so each call
+    # that attaches files asks again (one input-required round trip), and a call without files never asks.
+    assert asked == ([1] if mode == "legacy" else [1, 1, 1])
 
 
 async def test_claude_project_dir_wins_over_cwd(

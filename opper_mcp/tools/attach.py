@@ -37,7 +37,7 @@ MODERN_ERA = "2026-07-28"
 MEDIA_PART_TOKENS = 1_600
 NEEDS = {"image": "vision", "pdf": "pdf"}
 
-# Roots a legacy session's client listed, kept for the session's life (it is asked once).
+# Roots a client listed, kept for its connection's life (it is asked once).
 _session_roots: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 
@@ -104,9 +104,14 @@ async def client_roots(ctx: ToolContext, files: Any, diff: Any) -> ListRoots | l
     return remember_roots(session, result)
 
 
+def _connection(session: Any) -> Any:
+    """The connection behind a request's session: sessions are per request in mcp 2.3, connections are not."""
+    return getattr(session, "_connection", session)
+
+
 def _cached_roots(session: Any) -> list[str] | None:
     try:
-        return _session_roots.get(session)
+        return _session_roots.get(_connection(session))
     except TypeError:
         return None
 
@@ -116,7 +121,7 @@ def remember_roots(session: Any, result: ListRootsResult | list[str] | None) -> 
         return None
     uris = result if isinstance(result, list) else [str(root.uri) for root in result.roots]
     with contextlib.suppress(TypeError):  # a session object that cannot be weakly referenced: ask every time
-        _session_roots[session] = uris
+        _session_roots[_connection(session)] = uris
     return uris
 
 
