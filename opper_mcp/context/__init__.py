@@ -5,7 +5,7 @@ are left out (`denylist`, `secrets`), and every read and git call is bounded (`L
 in a worker thread and `content_parts` to build the upstream message.
 """
 
-from .gather import content_parts, gather
+from .assemble import content_parts, gather
 from .tokens import estimate_tokens
 from .types import Attached, ContextError, Gathered, Limits, Part, Skipped
 

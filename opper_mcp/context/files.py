@@ -193,8 +193,6 @@ def _read_range(fd: int, target: Target, limits: Limits) -> TextFile:
             f"lines {start}-{end} are {len(body):,} bytes, over the per-file limit of {limits.max_file_bytes:,}; "
             "narrow the range"
         )
-    if b"\0" in buf:
-        raise Unreadable("binary file")
     lines = [ln.removesuffix("\r") for ln in _decode(body).split("\n")]
     if start == 1 and lines:
         lines[0] = lines[0].removeprefix("\ufeff")
