@@ -242,6 +242,25 @@ async def test_allow_paths_add_a_root(
     assert "OUTSIDE-THE-ROOT" in sent_bodies(fake_opper, CHAT)
 
 
+async def test_size_limits_come_from_settings(
+    fake_opper: FakeOpperServer, in_repo: Path, tmp_path: Path
+) -> None:
+    (in_repo / "big.txt").write_text("x" * 5_000 + "\n")
+    settings = make_settings(fake_opper.url, tmp_path / "cache", context_max_file_bytes=2_000,
+                             context_max_total_bytes=3_000)
+    async with connected(settings, "legacy") as client:
+        data = data_of(await client.call_tool("chat", {"model": MODEL, "prompt": "q",
+                                                       "files": ["big.txt", "src/util.py"]}))
+        assert [a["path"] for a in data["attached"]] == ["src/util.py"]
+        assert data["skipped"][0]["path"] == "big.txt" and "line range" in data["skipped"][0]["reason"]
+        (in_repo / "a.txt").write_text("a" * 1_800 + "\n")
+        (in_repo / "b.txt").write_text("b" * 1_800 + "\n")
+        message = error_text(await client.call_tool("chat", {"model": MODEL, "prompt": "q",
+                                                             "files": ["a.txt", "b.txt"]}))
+    assert "a.txt" in message and "b.txt" in message
+    assert len(fake_opper.state.requests_to(CHAT)) == 1
+
+
 # ---- diff -------------------------------------------------------------------------------------
 
 

@@ -45,3 +45,18 @@ def test_allow_paths_setting_splits_and_checks(tmp_path: Path) -> None:
     assert s.allow_paths == ((tmp_path / "x").resolve(), (tmp_path / "y").resolve())
     with pytest.raises(ValueError, match="not a directory"):
         Settings(allow_paths=(tmp_path / "missing",))
+
+
+def test_cli_flags_and_env(tmp_path: Path) -> None:
+    from opper_mcp.cli import build_parser, settings_from
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    env = {"OPPER_MCP_ALLOW_PATHS": str(tmp_path / "a"), "OPPER_MCP_CONTEXT_MAX_FILE_BYTES": "5000"}
+    s = settings_from(build_parser().parse_args([]), env)
+    assert s.allow_paths == ((tmp_path / "a").resolve(),) and s.context_max_file_bytes == 5000
+    args = build_parser().parse_args(["--allow-paths", f"{tmp_path / 'b'},{tmp_path / 'a'}",
+                                      "--context-max-total-bytes", "90000"])
+    s = settings_from(args, env)
+    assert s.allow_paths == ((tmp_path / "b").resolve(), (tmp_path / "a").resolve())
+    assert s.context_max_total_bytes == 90_000
