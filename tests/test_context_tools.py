@@ -303,6 +303,18 @@ async def test_image_to_a_vision_model_is_an_image_part(rooted: Client, fake_opp
     assert images and images[0]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+async def test_pdf_needs_a_pdf_model(rooted: Client, fake_opper: FakeOpperServer, repo: Path) -> None:
+    (repo / "spec.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<</Type/Page>>endobj\ntrailer<<>>\n%%EOF\n")
+    message = error_text(await rooted.call_tool("chat", {"model": "openai/gpt-4.1-mini", "prompt": "q",
+                                                         "files": ["spec.pdf"]}))
+    assert "pdf" in message and "models that do: " in message
+    assert fake_opper.state.requests_to(CHAT) == []
+    data_of(await rooted.call_tool("chat", {"model": MODEL, "prompt": "Summarise.", "files": ["spec.pdf"]}))
+    content = fake_opper.state.requests_to(CHAT)[0].json["messages"][-1]["content"]
+    [pdf] = [p for p in content if p.get("type") == "file"]
+    assert pdf["file"]["file_data"].startswith("data:application/pdf;base64,")
+
+
 async def test_roundtable_refuses_images(rooted: Client, fake_opper: FakeOpperServer) -> None:
     message = error_text(await rooted.call_tool("roundtable", {"input": "q", "models": [MODEL, TEXT_ONLY],
                                                                "files": ["pic.png"]}))
