@@ -14,7 +14,7 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from mcp.server.mcpserver import ListRoots
@@ -256,3 +256,25 @@ def cost_guard(calls: list[Call], max_cost_usd: float | None) -> CostEstimate:
     except BudgetError as exc:
         raise ToolError(str(exc)) from exc
     return est
+
+
+class Reports(Protocol):
+    """A tool result that says what went out (ChatResult, RoundtableResult)."""
+
+    attached: list[AttachedItem] | None
+    skipped: list[SkippedItem] | None
+    est_cost_usd: float | None
+    est_input_tokens: int | None
+    note: str | None
+
+
+def report(result: Reports, collected: Collected | None, est: CostEstimate | None) -> None:
+    """Fill in what was attached and skipped and the estimates (with the note when prices are unknown)."""
+    if collected is not None:
+        result.attached = collected.attached
+        result.skipped = collected.skipped or None
+    if est is not None:
+        result.est_cost_usd = est.cost_usd
+        result.est_input_tokens = est.input_tokens
+        if est.note:
+            result.note = "; ".join(filter(None, [result.note, est.note]))

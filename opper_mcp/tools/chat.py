@@ -325,7 +325,7 @@ async def chat(
         citations=list(acc.citations.values()) or None,
         conversation_id=conversation_id,
     )
-    add_context(result, collected, est)
+    attach.report(result, collected, est)
     return respond(result, shrinker(result))
 
 
@@ -359,20 +359,9 @@ async def preflight(
     return attach.cost_guard([Call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
 
 
-def add_context(result: ChatResult, collected: Collected | None, est: CostEstimate | None) -> None:
-    if collected is not None:
-        result.attached = collected.attached
-        result.skipped = collected.skipped or None
-    if est is not None:
-        result.est_cost_usd = est.cost_usd
-        result.est_input_tokens = est.input_tokens
-        result.note = est.note
-
-
 def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:
-    result = ChatResult(text="", model=model)
-    add_context(result, collected, est)
-    result.note = "; ".join(filter(None, ["dry run: nothing was sent", result.note]))
+    result = ChatResult(text="", model=model, note="dry run: nothing was sent")
+    attach.report(result, collected, est)
     return result
 
 

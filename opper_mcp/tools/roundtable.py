@@ -187,7 +187,7 @@ async def roundtable(
                           dry_run)
     if dry_run:
         result = RoundtableResult(mode=mode, results=[], note="dry run: nothing was sent")
-        add_context(result, collected, est)
+        attach.report(result, collected, est)
         return respond(result)
     body: dict[str, Any] = {
         "input": full_input,
@@ -230,7 +230,7 @@ async def roundtable(
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
     )
-    add_context(result, collected, est)
+    attach.report(result, collected, est)
     return respond(result, shrinker(result))
 
 
@@ -278,17 +278,6 @@ async def preflight(
             name, price = f"summary ({priciest.model} rate)", priciest.prices
         calls.append(Call(name, prompt_tokens + answers, None, price))
     return attach.cost_guard(calls, max_cost_usd)
-
-
-def add_context(result: RoundtableResult, collected: Collected | None, est: CostEstimate | None) -> None:
-    if collected is not None:
-        result.attached = collected.attached
-        result.skipped = collected.skipped or None
-    if est is not None:
-        result.est_cost_usd = est.cost_usd
-        result.est_input_tokens = est.input_tokens
-        if est.note:
-            result.note = "; ".join(filter(None, [result.note, est.note]))
 
 
 def _shorter(text: str) -> str:
