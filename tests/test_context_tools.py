@@ -178,6 +178,18 @@ async def test_path_outside_the_roots_is_refused_naming_them(
     assert fake_opper.state.requests_to(CHAT) == []
 
 
+async def test_roots_cannot_be_smuggled_in_as_an_argument(
+    client: Client, in_repo: Path, repo: Path, fake_opper: FakeOpperServer
+) -> None:
+    """`roots` is filled by the server (from the client's roots list), never from the tool arguments."""
+    outside = repo.parent / "outside"
+    message = error_text(await client.call_tool("chat", {"model": MODEL, "prompt": "q",
+                                                         "files": [str(outside / "private.txt")],
+                                                         "roots": [outside.as_uri()]}))
+    assert "outside the workspace roots" in message and str(repo) in message
+    assert "OUTSIDE-THE-ROOT" not in sent_bodies(fake_opper)
+
+
 async def test_without_client_roots_the_cwd_is_the_root(
     settings: Settings, in_repo: Path, fake_opper: FakeOpperServer
 ) -> None:
