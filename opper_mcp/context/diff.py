@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import git
 from .denylist import secret_file_kind
-from .paths import _MAGIC, inside, parse_spec, roots_text
+from .paths import _MAGIC, PRUNED_DIRS, inside, parse_spec, roots_text
 from .secrets import describe, scan
 from .types import ContextError, Limits, Skipped
 
@@ -291,13 +291,20 @@ def _vet(
     return sec.render()
 
 
+def _tool_folder(top: Path, name: str) -> bool:
+    """Dependency, virtualenv, cache or build output: not worth naming (the same folders walks skip)."""
+    parts = Path(name).parts
+    return any(p in PRUNED_DIRS or p.endswith(".egg-info") for p in parts) or os.path.exists(top / name / "pyvenv.cfg")
+
+
 def _untracked_note(top: Path, roots: Sequence[Path], specs: Sequence[str], limits: Limits) -> str:
-    res = git.run(["ls-files", "--others", "--exclude-standard", "-z", "--", *specs], top,
+    res = git.run(["ls-files", "--others", "--exclude-standard", "--directory", "--no-empty-directory", "-z", "--",
+                   *specs], top,
                   timeout_s=limits.git_timeout_s, cap=1_000_000)
     if res.returncode != 0:
         return ""
     names = [n for n in os.fsdecode(res.stdout).split("\0") if n]
-    names = [n for n in names if inside(Path(os.path.realpath(top / n)), roots) is not None]
+    names = [n for n in names if inside(Path(os.path.realpath(top / n)), roots) and not _tool_folder(top, n)]
     if not names:
         return ""
     shown = ", ".join(names[:MAX_UNTRACKED_LISTED])
