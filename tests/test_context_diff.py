@@ -107,9 +107,12 @@ def test_root_below_the_repository_keeps_the_diff_inside_it(repo: Repo) -> None:
     g = gather([repo.root / "src"], diff="working")
     t = text(g)
     assert "## modified src/util.py" in t
+    assert "src/app.py" in t and "README" not in t and "notes/" not in t and g.skipped == []
     g2 = gather([repo.root / "docs"], diff="HEAD~1..HEAD")
-    assert "docs/obsolete.md" in text(g2) and "new_name.py" not in text(g2)
-    assert {s.reason for s in g2.skipped} == {"outside the workspace roots; left out of the diff"}
+    assert "docs/obsolete.md" in text(g2) and "new_name.py" not in text(g2) and g2.skipped == []
+    # narrowing to a path outside the root is refused, not silently emptied
+    with pytest.raises(ContextError, match="outside the workspace roots"):
+        gather([repo.root / "docs"], ["../src/app.py"], diff="working")
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
@@ -218,9 +221,30 @@ def test_repository_without_commits(tmp_path: Path) -> None:
     assert "## added a.txt\n@@ -0,0 +1 @@\n+hello" in text(gather([tmp_path], diff="staged"))
 
 
+def test_mode_change_and_known_key_in_the_diff(repo: Repo) -> None:
+    from tests.context_repo import SERVER_KEY
+
+    (repo.root / "README.md").chmod(0o755)
+    repo.write("src/new_name.py", f"TOKEN = '{SERVER_KEY}'\n")
+    repo.git("add", "README.md", "src/new_name.py")
+    g = gather([repo.root], diff="staged", known_secrets=[SERVER_KEY])
+    assert "## modified README.md (mode 100644 → 100755)" in text(g)
+    assert {s.path: s.reason for s in g.skipped} == {"src/new_name.py": (
+        "secret: the server's own API key on line 1 of the file (in the diff); left out of the diff")}
+    assert SERVER_KEY not in repr(g)
+
+
 def test_odd_file_names(repo: Repo) -> None:
     repo.write("docs/with space.md", "x\n")
     repo.write("docs/ünï cödé.md", "y\n")
     repo.git("add", "docs")
     t = text(gather([repo.root], diff="staged"))
     assert "## added docs/with space.md" in t and "## added docs/ünï cödé.md" in t
+
+
+def test_symlink_out_in_the_diff_is_dropped(repo: Repo) -> None:
+    repo.git("add", "link_out.txt")
+    g = gather([repo.root], diff="staged")
+    assert "link_out" not in text(g)
+    reasons = {s.path: s.reason for s in g.skipped}
+    assert reasons == {"link_out.txt": "outside the workspace roots; left out of the diff"}

@@ -226,6 +226,19 @@ def test_file_replaced_or_deleted_between_listing_and_reading(repo: Repo) -> Non
     assert not isinstance(got[2], Skipped)
 
 
+def test_folder_swapped_for_a_symlink_out_after_listing(repo: Repo) -> None:
+    roots = resolve_roots([repo.root])
+    targets, _ = collect(roots, ["src/util.py", "README.md"], Limits())
+    (repo.outside / "util.py").write_text("OUTSIDE-THE-ROOT-CONTENT\n")
+    (repo.root / "src").rename(repo.root / "src_old")
+    (repo.root / "src").symlink_to(repo.outside)
+    (repo.root / "README.md").rename(repo.root / "README.old")
+    (repo.root / "README.md").write_text("a new file under the old name\n")
+    got = [gather_mod._attach_file(t, Limits(), []) for t in targets]
+    assert got == [Skipped("src/util.py", "file was replaced while being read"),
+                   Skipped("README.md", "file was replaced while being read")]
+
+
 def test_two_gigabyte_sparse_file_is_never_read(repo: Repo) -> None:
     big = repo.root / "big.txt"
     with open(big, "wb") as f:
@@ -309,3 +322,33 @@ def test_empty_and_crlf_files(repo: Repo) -> None:
     g = gather([repo.root], ["empty.txt", "crlf.txt"])
     assert g.parts[0].text == "=== empty.txt (empty file) ==="
     assert g.parts[1].text == "=== crlf.txt (lines 1-2, whole file) ===\n1| a\n2| b"
+
+
+def test_many_skips_are_summarised_with_secrets_first(repo: Repo) -> None:
+    from tests.context_repo import AWS_KEY
+
+    for i in range(80):
+        repo.write(f"bins/b{i:02}.dat", b"\x00binary")
+    repo.write("bins/zz_secret.txt", f"key = '{AWS_KEY}'\n")
+    g = gather([repo.root], ["bins"])
+    assert len(g.skipped) == 50
+    assert g.skipped[0] == Skipped("bins/zz_secret.txt", "secret: AWS Access Key on line 1; file left out")
+    assert g.skipped[-1] == Skipped("(32 more)", "binary file: 32")
+    assert AWS_KEY not in repr(g)
+
+
+def test_total_limit_stops_reading_early(repo: Repo) -> None:
+    for i in range(20):
+        repo.write(f"many/f{i:02}.txt", "x" * 900 + "\n")
+    with pytest.raises(ContextError, match=r"the context is [\d,]+ bytes with 17 more files not read yet, over the "
+                                           r"limit of 2,000"):
+        gather([repo.root], ["many"], limits=Limits(max_total_bytes=2000))
+
+
+def test_gather_prints_nothing(repo: Repo, capfd: pytest.CaptureFixture[str]) -> None:
+    gather([repo.root], ["."], limits=Limits(max_files=100))
+    gather([repo.root], diff="working")
+    with pytest.raises(ContextError):
+        gather([repo.root], diff="nope")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

@@ -34,7 +34,8 @@ def repo(tmp_path: Path) -> Repo:
         ("home/.aws/credentials", "AWS credentials"), (".docker/config.json", "Docker credentials"),
         ("infra/terraform.tfstate", "Terraform state"), ("application_default_credentials.json", "gcloud credentials"),
         ("keys/service-account-prod.json", "cloud service account key"), (".htpasswd", "htpasswd file"),
-        (".kube/config", "Kubernetes credentials"),
+        (".kube/config", "Kubernetes credentials"), (".git/config", "git repository internals"),
+        ("sub/.git/hooks/pre-commit", "git repository internals"),
     ],
 )
 def test_deny_listed_names(path: str, kind: str) -> None:
@@ -51,8 +52,12 @@ def test_ordinary_names_pass(path: str) -> None:
 
 
 def test_deny_listed_file_is_never_sent_even_when_named(repo: Repo) -> None:
-    g = gather([repo.root], [".env", ".env.example"])
-    assert [s.reason for s in g.skipped] == ["secret-bearing file name (environment file); never sent"]
+    (repo.root / "config.txt").symlink_to(repo.root / ".env")  # a harmless name does not launder it
+    g = gather([repo.root], [".env", ".env.example", "config.txt", ".git/config", ".git/*"])
+    assert {s.path: s.reason for s in g.skipped if ".git" not in s.path} == {
+        ".env": "secret-bearing file name (environment file); never sent"}  # config.txt resolved to .env: one entry
+    assert {s.reason for s in g.skipped if ".git" in s.path} == {
+        "secret-bearing file name (git repository internals); never sent"}
     assert [a.path for a in g.attached] == [".env.example"]
     assert OPPER_KEY not in "".join(p.text for p in g.parts)
 
@@ -124,19 +129,58 @@ def test_true_positives_in_one_source() -> None:
     assert scan(f'token = "{GH_TOKEN}"\n', "a.py")[0].kind == "GitHub Token"
     assert scan(f"OPPER_API_KEY={OPPER_KEY}\n", "a.sh")[0].kind == "Opper API Key"
     assert scan("OPPER_API_KEY=Zx81kq0PlmN3vQ7r\n", "a.sh")[0].kind == "Opper API Key"  # any key-like value
-    assert scan("conn = 'postgres://admin:hunter2x@db:5432/app'\n", "a.py")[0].kind == "Basic Auth Credentials"
+    conn = "postgres://admin:" + "hunter2x@db:5432/app"
+    assert scan(f"conn = '{conn}'\n", "a.py")[0].kind == "Basic Auth Credentials"
 
 
-def _reference_scan(text: str) -> set[tuple[int, str]]:
+def _reference_scan(text: str, config: bool = False) -> set[tuple[int, str]]:
     """detect-secrets' plugins line by line, as its own scanner would call them (our fast path must agree)."""
     out: set[tuple[int, str]] = set()
     for det in _detectors():
-        if det.config_only:
+        if det.config_only and not config:
             continue
         for n, line in enumerate(text.split("\n"), 1):
-            if any(True for _ in det.plugin.analyze_string(line)):
+            if det.confirm(line):
                 out.add((n, det.kind))
     return out
+
+
+def _hex(n: int) -> str:
+    return ("0123456789abcdef" * 8)[3 : 3 + n]
+
+
+# One line per slow-pattern plugin, in the shapes their patterns accept (values built here, nothing real).
+GATED = "\n".join([
+    f'cloudant_password = "{"qwertyuiopasdfghjklzxcvb"}"',
+    f"CL_API_KEY: '{_hex(64)}'",
+    f"url = 'https://acct:{_hex(64)}@acct-bluemix.cloudant.com'",
+    f'ibm_cloud_iam_key = "{"Ab1_" * 11}"',
+    f"IBM-COS-SECRET-ACCESS-KEY => {_hex(48)}",
+    f'softlayer_api_key = "{("a1b2c3d4" * 8)}"',
+    f"api = 'https://api.softlayer.com/soap/v3/{'z9y8x7w6' * 8}'",
+    "hook = 'HTTPS://HOOKS.SLACK.COM/" + "services/T0ABCDEF/B0ABCDEF/abcdefghij'",
+    "tok = 'XOXB-" + "1234-abcdef'",
+    f'AWS_SECRET_ACCESS_KEY = "{"wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY"}"',
+    "art = AKC" + "p8kqrL9vBnT2",
+    f"mc = {_hex(32)}-us12",
+    "bot = 123456789:" + "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    "ordinary = 'nothing_here_but_a_long_identifier_name'",
+])
+
+
+def test_gated_plugins_still_catch_their_shapes() -> None:
+    expected = _reference_scan(GATED)
+    assert {kind for _, kind in expected} >= {
+        "Cloudant Credentials", "IBM Cloud IAM Key", "IBM COS HMAC Credentials", "SoftLayer Credentials",
+        "Slack Token", "AWS Access Key", "Artifactory Credentials", "Mailchimp Access Key", "Telegram Bot Token"}
+    assert {(f.line, f.kind) for f in scan(GATED, "x.py")} == expected
+
+
+def test_keyword_gate_agrees_on_config_text() -> None:
+    conf = "db:\n  password: Tr0ub4dor-and-3\n  user: admin\napi_key = 'k9Fj2LmQ8zR4'\nSECRET: s3cr3tV4lue9\nx: 1\n"
+    expected = _reference_scan(conf, config=True)
+    assert len(expected) == 3
+    assert {(f.line, f.kind) for f in scan(conf, "conf.yaml")} == expected
 
 
 def test_fast_scan_agrees_with_line_by_line_plugins() -> None:
@@ -150,6 +194,9 @@ def test_fast_scan_agrees_with_line_by_line_plugins() -> None:
     assert len(corpus) > 20
     assert {kind for _, kind in _reference_scan(corpus[1])} == {"AWS Access Key", "GitHub Token", "Private Key",
                                                               "Stripe Access Key"}
-    for text in corpus:
+    for i, text in enumerate(corpus):
         fast = {(f.line, f.kind) for f in scan(text, "x.py") if f.kind not in ("Opper API Key",)}
         assert fast == _reference_scan(text)
+        if i < 60:  # the keyword rule, line by line, is slow: a sample suffices
+            fast = {(f.line, f.kind) for f in scan(text, "x.toml") if f.kind not in ("Opper API Key",)}
+            assert fast == _reference_scan(text, config=True)

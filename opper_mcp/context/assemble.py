@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ from . import files as reader
 from .denylist import secret_file_kind
 from .diff import run_diff
 from .paths import Target, collect, resolve_roots
-from .secrets import MIN_KNOWN_SECRET_LEN, describe, scan
+from .secrets import MIN_KNOWN_SECRET_LEN, Finding, describe, scan
 from .tokens import estimate_binary_tokens, estimate_tokens
 from .types import Attached, ContextError, Gathered, Limits, Part, Skipped
 
 BIGGEST_LISTED = 5
+MAX_SKIPPED_LISTED = 50
 
 
 def label(display: str, text: reader.TextFile, ranged: bool) -> str:
@@ -43,7 +45,7 @@ def _attach_file(t: Target, limits: Limits, known: Sequence[str]) -> tuple[Attac
         return Attached(t.display, None, b64_chars, estimate_binary_tokens(got.kind, got.data), got.kind), part
     findings = scan(got.text, t.display, known)
     if findings:
-        shifted = [type(f)(f.line + got.first - 1, f.kind) for f in findings]
+        shifted = [Finding(f.line + got.first - 1, f.kind) for f in findings]
         return Skipped(t.display, describe(shifted) + "; file left out")
     text = label(t.display, got, t.start is not None)
     lines = f"{got.first}-{got.last}" if t.start is not None else None
@@ -83,26 +85,43 @@ def gather(
     else:
         targets, skipped = collect(real_roots, files, limits)
         out.skipped.extend(skipped)
-        for t in targets:
+        total = 0
+        for i, t in enumerate(targets):
             got = _attach_file(t, limits, known)
             if isinstance(got, Skipped):
                 out.skipped.append(got)
-            else:
-                out.attached.append(got[0])
-                out.parts.append(got[1])
+                continue
+            out.attached.append(got[0])
+            out.parts.append(got[1])
+            total += _size(got[1])
+            if total > limits.max_total_bytes:  # stop reading now: the rest cannot fit either
+                raise ContextError(_over_total(out, total, limits, unread=len(targets) - i - 1))
     total = sum(_size(p) for p in out.parts)
     if total > limits.max_total_bytes:
         raise ContextError(_over_total(out, total, limits))
+    out.skipped = _bounded(out.skipped)
     return out
 
 
-def _over_total(out: Gathered, total: int, limits: Limits) -> str:
+def _bounded(skipped: list[Skipped]) -> list[Skipped]:
+    """At most MAX_SKIPPED_LISTED entries, secrets first; the rest summarised by reason in one last entry."""
+    if len(skipped) <= MAX_SKIPPED_LISTED:
+        return skipped
+    ordered = sorted(skipped, key=lambda s: not s.reason.startswith("secret"))  # stable: order kept otherwise
+    shown, rest = ordered[: MAX_SKIPPED_LISTED - 1], ordered[MAX_SKIPPED_LISTED - 1 :]
+    counts = Counter(s.reason.split(";")[0].split(" (")[0] for s in rest)
+    summary = ", ".join(f"{reason}: {n}" for reason, n in counts.most_common())
+    return [*shown, Skipped(f"({len(rest)} more)", summary)]
+
+
+def _over_total(out: Gathered, total: int, limits: Limits, unread: int = 0) -> str:
     sizes = sorted(zip(out.attached, out.parts, strict=True), key=lambda ap: -_size(ap[1]))[:BIGGEST_LISTED]
     biggest = ", ".join(
         f"{a.path}{':' + a.lines if a.lines else ''} ({_size(p):,} bytes)" for a, p in sizes
     )
+    more = f" with {unread:,} more files not read yet" if unread else ""
     return (
-        f"the context is {total:,} bytes, over the limit of {limits.max_total_bytes:,}; biggest: {biggest}. "
+        f"the context is {total:,} bytes{more}, over the limit of {limits.max_total_bytes:,}; biggest: {biggest}. "
         "Narrow it: line ranges (path:START-END), fewer files or a narrower glob, or a smaller diff "
         "(diff narrowed by files, or a shorter range)"
     )

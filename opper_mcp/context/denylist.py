@@ -77,6 +77,8 @@ _NAME_RX = [(re.compile(fnmatch.translate(p), re.IGNORECASE), what) for p, what 
 def secret_file_kind(path: str) -> str | None:
     """What secret-bearing file `path` (relative or absolute, `/`-separated) looks like, or None if it looks safe."""
     p = PurePosixPath(path.replace("\\", "/"))
+    if ".git" in p.parts[:-1]:
+        return "git repository internals"  # .git/config can hold remote URLs with tokens
     name = p.name
     if name.lower() in _ENV_TEMPLATES or name.lower().endswith(".pub"):
         return None

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from . import git
 from .denylist import secret_file_kind
-from .paths import _MAGIC, PRUNED_DIRS, inside, parse_spec, roots_text
-from .secrets import describe, scan
+from .paths import MAGIC, PRUNED_DIRS, inside, parse_spec, roots_text
+from .secrets import Finding, describe, scan
 from .types import ContextError, Limits, Skipped
 
 WORKING = "working"
@@ -85,9 +85,9 @@ def _pathspecs(files: Sequence[str], roots: Sequence[Path], top: Path) -> list[s
     out: list[str] = []
     for raw in files:
         spec = parse_spec(raw, roots[0])
-        magic = _MAGIC.search(spec.path) is not None
+        magic = MAGIC.search(spec.path) is not None
         parts = Path(spec.path).parts
-        n = next((i for i, p in enumerate(parts) if _MAGIC.search(p)), len(parts)) if magic else len(parts)
+        n = next((i for i, p in enumerate(parts) if MAGIC.search(p)), len(parts)) if magic else len(parts)
         literal = Path(os.path.realpath(roots[0] / Path(*parts[:n]) if n else roots[0]))
         if inside(literal, roots) is None:
             raise ContextError(
@@ -127,7 +127,7 @@ def run_diff(
                 raise ContextError("the repository has no commits yet; use diff='staged' or attach files instead")
         else:
             _verify(ref, top, limits)
-    specs = _pathspecs(files, roots, top)
+    specs = _pathspecs(files, roots, top) if files else _root_specs(roots, top)
     args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative", "-M", "--src-prefix=a/",
             "--dst-prefix=b/", "--submodule=short", *mode, "--", *specs]
     res = git.run(args, top, timeout_s=limits.git_timeout_s, cap=limits.max_diff_bytes)
@@ -149,6 +149,13 @@ def run_diff(
     note = _untracked_note(top, roots, specs, limits) if spec == WORKING else ""
     out.text = f"=== git diff {spec} ===\n{body}{note}"
     return out
+
+
+def _root_specs(roots: Sequence[Path], top: Path) -> list[str]:
+    """Without `files`, a root below the repository top limits the diff to itself (none needed at the top)."""
+    if any(top.is_relative_to(r) for r in roots):
+        return []
+    return [f":(top,literal){r.relative_to(top).as_posix()}" for r in roots if r.is_relative_to(top)]
 
 
 @dataclass
@@ -284,7 +291,7 @@ def _vet(
         findings = scan(f"{sec.old}\n{sec.new}", "", known)
     if findings:
         line = numbers[findings[0].line - 1] if findings[0].line <= len(numbers) else findings[0].line
-        first = type(findings[0])(line, findings[0].kind)
+        first = Finding(line, findings[0].kind)
         skipped.append(Skipped(sec.path, describe([first, *findings[1:]], " of the file (in the diff)")
                                + "; left out of the diff"))
         return None

@@ -1,8 +1,9 @@
 """Reading one confined target safely: regular files only, bounded reads, text checks, images and PDFs sniffed.
 
 The file is opened with O_NONBLOCK and O_NOFOLLOW, then checked again on the open descriptor (`fstat`): a FIFO,
-device or symlink swapped in after the walk cannot hang the read or redirect it, and a file replaced in between
-(different inode) is skipped. Nothing is read past the limit plus one byte, so a 2 GB file costs one `stat`.
+device or symlink swapped in after the walk cannot hang the read or redirect it, and a file that is no longer the
+one confined when it was listed (another inode: the file or a parent folder swapped for a symlink) is skipped.
+Nothing is read past the limit plus one byte, so a 2 GB file costs one `stat`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _open(target: Target) -> tuple[int, os.stat_result]:
             raise Unreadable("file was replaced by a symlink while being read") from None
         raise Unreadable(f"cannot read: {exc.strerror}") from None
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+    listed = target.ident or (before.st_dev, before.st_ino)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != listed:
         os.close(fd)
         raise Unreadable("file was replaced while being read")
     return fd, st

@@ -11,10 +11,14 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .types import ContextError, Limits, Skipped
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 # Folders a walk never enters: VCS data, dependencies, virtualenvs, caches and build output.
 PRUNED_DIRS = frozenset({
@@ -23,7 +27,7 @@ PRUNED_DIRS = frozenset({
     ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".gradle", ".terraform",
     ".cache", "coverage", "htmlcov", ".eggs",
 })
-_MAGIC = re.compile(r"[*?\[]")
+MAGIC = re.compile(r"[*?\[]")  # glob characters
 _RANGE = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
 
 
@@ -35,6 +39,7 @@ class Target:
     display: str
     start: int | None = None
     end: int | None = None
+    ident: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: the reader insists on the same file
 
     @property
     def lines(self) -> str | None:
@@ -142,7 +147,7 @@ class _Budget:
 class _Ignores:
     """The `.gitignore` files from a root down to the folder being walked (nested files refine outer ones)."""
 
-    def __init__(self, specs: tuple[tuple[Path, object], ...] = ()) -> None:
+    def __init__(self, specs: tuple[tuple[Path, GitIgnoreSpec], ...] = ()) -> None:
         self.specs = specs
 
     def child(self, folder: Path) -> _Ignores:
@@ -153,13 +158,13 @@ class _Ignores:
         verdict: bool | None = None
         for folder, spec in self.specs:
             rel = path.relative_to(folder).as_posix() + ("/" if is_dir else "")
-            result = spec.check_file(rel)  # type: ignore[attr-defined]
+            result = spec.check_file(rel)
             if result.include is not None:
                 verdict = bool(result.include)
         return bool(verdict)
 
 
-def _load_gitignore(folder: Path) -> object | None:
+def _load_gitignore(folder: Path) -> GitIgnoreSpec | None:
     try:
         with open(folder / ".gitignore", encoding="utf-8", errors="replace") as f:
             lines = f.read(1_000_000).splitlines()
@@ -312,7 +317,7 @@ def collect(roots: Sequence[Path], files: Sequence[str], limits: Limits) -> tupl
     for raw in files:
         spec = parse_spec(raw, base)
         found: list[Path]
-        if _MAGIC.search(spec.path) and not _lexists(base / spec.path):
+        if MAGIC.search(spec.path) and not _lexists(base / spec.path):
             found = _expand_glob(spec, roots, budget, skipped)
             if not found:
                 skipped.append(Skipped(raw, "no files match this glob"))
@@ -340,12 +345,21 @@ def collect(roots: Sequence[Path], files: Sequence[str], limits: Limits) -> tupl
             f"files expands to {len(merged):,} files, over the limit of {limits.max_files:,}; "
             "name fewer files, a subfolder, or a narrower glob"
         )
-    return merged, skipped
+    return [replace(t, ident=_ident(t.path)) for t in merged], skipped
+
+
+def _ident(path: Path) -> tuple[int, int] | None:
+    """The file's identity right after confinement, so a folder or file swapped in later is noticed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _expand_glob(spec: Spec, roots: Sequence[Path], budget: _Budget, skipped: list[Skipped]) -> list[Path]:
     parts = Path(spec.path).parts
-    n = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
+    n = next(i for i, part in enumerate(parts) if MAGIC.search(part))
     prefix = Path(*parts[:n]) if n else Path()
     rest = "/".join(parts[n:])
     base, root = _confined(roots[0] / prefix, spec.path, roots)

@@ -9,19 +9,21 @@ Plugin choice (why not detect-secrets' default set):
   flags lookup tables such as `{"OPPER_API_KEY": "api_key"}` and would leave whole source files out.
 - Dropped: Base64/Hex high-entropy strings (they fire on hashes in lock files, UUIDs, base64 fixtures and even
   ordinary quoted words; on this project's own tree they flag thousands of lines) and public IPs (not secrets).
-- Added: Opper API keys (`op-…`, `op-mak-…` with a random tail), `OPPER_API_KEY=<value>` assignments, and exact
+- Added: Opper API keys (`op-`/`op-mak-` plus a random tail), `OPPER_API_KEY=<value>` assignments, and exact
   occurrences of the server's own configured keys.
 
-Speed: each plugin's patterns are first searched over the whole text (one C-level pass per pattern, `re.MULTILINE`
-so `^`/`$` keep their per-line meaning); only lines where a pattern matched are handed to the plugin's own
-`analyze_string`, so the verdict is still detect-secrets'. Plugins' network verification is never called.
+Speed: detect-secrets is line-based and calls every plugin on every line (about 1 MB/s). Here cheap *gates* run
+once over the whole text and pick the lines a plugin could possibly match; only those lines go to the plugin's own
+`analyze_string`, so every verdict is still detect-secrets'. A gate is a plugin's own pattern (`re.MULTILINE`, so
+`^`/`$` keep their per-line meaning) or, for patterns that start with lookbehinds or optional keyword groups (slow
+at every offset), something each of their matches must contain. Plugins' network verification is never called.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -39,12 +41,45 @@ class Finding:
     kind: str
 
 
-class _LineStarts:
-    """Maps text offsets to 1-based line numbers (built once per text, only when something matched)."""
+@dataclass(frozen=True)
+class _Gate:
+    """A pattern whose matches mark candidate lines; `lowered` gates run on text.lower() (for IGNORECASE plugins)."""
+
+    pattern: re.Pattern[str]
+    lowered: bool = False
+
+
+# A plugin's gates: alternatives (any may hold), each a set of gates that must all hit the same line.
+_Gates = tuple[tuple[_Gate, ...], ...]
+
+
+@dataclass
+class _PluginDetector:
+    plugin: Any
+    gates: _Gates
+    kind: str
+    config_only: bool = False
+
+    def confirm(self, line: str) -> bool:
+        if self.config_only:
+            return any(_keyword_is_real(s, line) for s in self.plugin.analyze_string(line, **_config_kw()))
+        return any(True for _ in self.plugin.analyze_string(line))
+
+
+class _Text:
+    """One text being scanned: offsets to line numbers, and each gate's lines computed at most once."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        self._lowered: str | None = None
+        self._starts: list[int] | None = None
+        self._gate_lines: dict[_Gate, frozenset[int]] = {}
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0, *(m.end() for m in re.finditer("\n", self.text))]
+        return self._starts
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset)
@@ -54,30 +89,28 @@ class _LineStarts:
         end = self.starts[number] - 1 if number < len(self.starts) else len(self.text)
         return self.text[start:end]
 
+    def lines_of(self, gate: _Gate) -> frozenset[int]:
+        if gate not in self._gate_lines:
+            text = self.text
+            if gate.lowered:  # str.lower() never adds or removes "\n", so line numbers still agree
+                self._lowered = self._lowered if self._lowered is not None else self.text.lower()
+                text = self._lowered
+                lowered = _Text(text)
+                self._gate_lines[gate] = frozenset(lowered.line_of(m.start()) for m in gate.pattern.finditer(text))
+            else:
+                self._gate_lines[gate] = frozenset(self.line_of(m.start()) for m in gate.pattern.finditer(text))
+        return self._gate_lines[gate]
 
-@dataclass
-class _PluginDetector:
-    """One detect-secrets regex plugin: whole-text prefilter, then the plugin's own per-line verdict."""
-
-    plugin: Any
-    prefilters: tuple[re.Pattern[str], ...]
-    kind: str
-    config_only: bool = False
-
-    def candidates(self, text: str, lines: _LineStarts) -> set[int]:
-        found: set[int] = set()
-        for rx in self.prefilters:
-            found.update(lines.line_of(m.start()) for m in rx.finditer(text))
-        return found
-
-    def confirm(self, line: str) -> bool:
-        if self.config_only:
-            return any(_keyword_is_real(s, line) for s in self.plugin.analyze_string(line, **_config_kw()))
-        return any(True for _ in self.plugin.analyze_string(line))
-
-
-def _multiline(patterns: Iterable[re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in patterns)
+    def candidates(self, gates: _Gates) -> set[int]:
+        out: set[int] = set()
+        for alternative in gates:
+            lines: frozenset[int] | None = None
+            for gate in alternative:
+                lines = self.lines_of(gate) if lines is None else lines & self.lines_of(gate)
+                if not lines:
+                    break
+            out |= lines or set()
+        return out
 
 
 @cache
@@ -98,6 +131,35 @@ def _keyword_is_real(secret: str, line: str) -> bool:
         or heuristic.is_sequential_string(secret)
         or _is_placeholder(secret)
     )
+
+
+def _own(patterns: Sequence[re.Pattern[str]]) -> _Gates:
+    """A plugin's own patterns as gates (each alone suffices)."""
+    return tuple((_Gate(re.compile(p.pattern, p.flags | re.MULTILINE)),) for p in patterns)
+
+
+# Cloudant, IBM Cloud IAM, IBM COS HMAC and SoftLayer: every value is a run of 24+ of [A-Za-z0-9_-] (hex64,
+# [a-z]24, 44 or 48 characters), next to a keyword (key/pwd/pass/token) or in a cloudant.com/softlayer.com URL.
+_LONG_TOKEN = _Gate(re.compile(r"[A-Za-z0-9_\-]{24,}"))
+_IBM_WORDS = _Gate(re.compile(r"key|pw|pass|token|cloudant|softlayer"), lowered=True)
+_IBM_GATES: _Gates = ((_LONG_TOKEN, _IBM_WORDS),)
+_SPECIAL_GATES: dict[str, _Gates] = {
+    "Cloudant Credentials": _IBM_GATES,
+    "IBM Cloud IAM Key": _IBM_GATES,
+    "IBM COS HMAC Credentials": _IBM_GATES,
+    "SoftLayer Credentials": _IBM_GATES,
+    "Slack Token": ((_Gate(re.compile(r"xox[abposr]-|hooks\.slack\.com"), lowered=True),),),
+    "Artifactory Credentials": ((_Gate(re.compile(r"AKC|AP[0-9A-F]")),),),
+    "Mailchimp Access Key": ((_Gate(re.compile(r"-us[0-9]")),),),
+    "Telegram Bot Token": ((_Gate(re.compile(r":[0-9A-Za-z_-]{35}")),),),
+}
+# AWS's second pattern (IGNORECASE) needs the literal "aws"; the first is a fast literal-prefixed pattern.
+_AWS_GATES: _Gates = (
+    (_Gate(re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")),),
+    (_Gate(re.compile(r"aws"), lowered=True),),
+)
+# Keyword rule (config files only): every pattern contains one of its deny-listed words.
+_KEYWORD_GATES: _Gates = ((_Gate(re.compile(r"key|pass|pwd|secret|contrase"), lowered=True),),)
 
 
 @cache
@@ -131,7 +193,7 @@ def _detectors() -> tuple[_PluginDetector, ...]:
     )
 
     classes = (
-        aws.AWSKeyDetector, azure_storage_key.AzureStorageKeyDetector, artifactory.ArtifactoryDetector,
+        azure_storage_key.AzureStorageKeyDetector, artifactory.ArtifactoryDetector,
         basic_auth.BasicAuthDetector, cloudant.CloudantDetector, discord.DiscordBotTokenDetector,
         github_token.GitHubTokenDetector, gitlab_token.GitLabTokenDetector, ibm_cloud_iam.IbmCloudIamDetector,
         ibm_cos_hmac.IbmCosHmacDetector, jwt.JwtTokenDetector, mailchimp.MailchimpDetector, npm.NpmDetector,
@@ -140,18 +202,19 @@ def _detectors() -> tuple[_PluginDetector, ...]:
         square_oauth.SquareOAuthDetector, stripe.StripeDetector, telegram_token.TelegramBotTokenDetector,
         twilio.TwilioKeyDetector,
     )
-    out = [_PluginDetector(c(), _multiline(c.denylist), c.secret_type) for c in classes]
+    out = [_PluginDetector(aws.AWSKeyDetector(), _AWS_GATES, aws.AWSKeyDetector.secret_type)]
+    out += [_PluginDetector(c(), _SPECIAL_GATES.get(c.secret_type) or _own(c.denylist), c.secret_type)
+            for c in classes]
     kw = keyword.KeywordDetector()
-    out.append(_PluginDetector(kw, _multiline(_config_kw()["denylist_regex_to_group"]), kw.secret_type, True))
+    out.append(_PluginDetector(kw, _KEYWORD_GATES, kw.secret_type, config_only=True))
     return tuple(out)
 
 
-_OPPER_KEY = re.compile(r"(?<![A-Za-z0-9_-])op-(?:mak-)?([A-Za-z0-9_-]{16,})")
+_OPPER_KEY = re.compile(r"op-(?:mak-)?([A-Za-z0-9_-]{16,})")
+_WORDISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _OPPER_ASSIGN = re.compile(r"""OPPER_API_KEY["']?\s*[:=]\s*["']?([^\s"'`]+)""")
-_PLACEHOLDER = re.compile(r"^[$<{%(\[]|\.\.\.|…|xxx|your|example|changeme|placeholder|redacted", re.IGNORECASE)
-
-
 _KEYLIKE = re.compile(r"[A-Za-z0-9_.+/=-]{12,}")
+_PLACEHOLDER = re.compile(r"^[$<{%(\[]|\.\.\.|…|xxx|your|example|changeme|placeholder|redacted", re.IGNORECASE)
 
 
 def _has_letter_and_digit(value: str) -> bool:
@@ -162,39 +225,35 @@ def _is_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.search(value)) or len(set(value)) < 4
 
 
-def _opper_findings(text: str) -> Iterator[tuple[int, str]]:
-    """Opper keys: `op-` plus a random tail (letters and digits both, so CSS-like slugs pass), and key assignments."""
+def _opper_findings(text: str) -> Iterator[int]:
+    """Offsets of Opper keys: `op-` plus a random tail (letters and digits both, so CSS-like slugs pass), and of
+    `OPPER_API_KEY=<key-like value>` assignments."""
     for m in _OPPER_KEY.finditer(text):
-        tail = m.group(1)
-        if _has_letter_and_digit(tail):
-            yield m.start(), "Opper API Key"
+        if (m.start() == 0 or text[m.start() - 1] not in _WORDISH) and _has_letter_and_digit(m.group(1)):
+            yield m.start()
     for m in _OPPER_ASSIGN.finditer(text):
         value = m.group(1)
         if _KEYLIKE.fullmatch(value) and _has_letter_and_digit(value) and not _is_placeholder(value):
-            yield m.start(), "Opper API Key"
+            yield m.start()
 
 
 def scan(text: str, filename: str = "", known_secrets: Sequence[str] = ()) -> list[Finding]:
     """Every secret finding in `text`, sorted by line. `filename` picks the config-only rules."""
-    raw: list[tuple[int, str]] = []
+    t = _Text(text)
+    findings: set[Finding] = set()
     for secret in known_secrets:
         if len(secret) >= MIN_KNOWN_SECRET_LEN:
             start = text.find(secret)
             while start >= 0:
-                raw.append((start, "the server's own API key"))
+                findings.add(Finding(t.line_of(start), "the server's own API key"))
                 start = text.find(secret, start + 1)
-    raw.extend(_opper_findings(text))
-    lines: _LineStarts | None = _LineStarts(text) if raw else None
-    findings = {Finding(lines.line_of(off), kind) for off, kind in raw} if lines else set()
+    findings.update(Finding(t.line_of(off), "Opper API Key") for off in _opper_findings(text))
     is_config = filename.lower().endswith(_CONFIG_SUFFIXES)
     for det in _detectors():
         if det.config_only and not is_config:
             continue
-        if not any(rx.search(text) for rx in det.prefilters):
-            continue
-        lines = lines or _LineStarts(text)
-        for number in sorted(det.candidates(text, lines)):
-            if det.confirm(lines.line(number)):
+        for number in sorted(t.candidates(det.gates)):
+            if det.confirm(t.line(number)):
                 findings.add(Finding(number, det.kind))
     return sorted(findings)
 
