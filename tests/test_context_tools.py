@@ -287,6 +287,27 @@ async def test_working_diff_goes_upstream(rooted: Client, fake_opper: FakeOpperS
     assert_no_secrets(sent_bodies(fake_opper))
 
 
+async def test_files_narrow_the_diff(rooted: Client, fake_opper: FakeOpperServer) -> None:
+    data = data_of(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "diff": "working",
+                                                   "files": ["src/util.py"]}))
+    sent = user_text(fake_opper.state.requests_to(CHAT)[0].json)
+    assert "return 2" in sent and "UNSTAGED" not in sent
+    assert len(data["attached"]) == 1
+
+
+async def test_diff_outside_a_repository_says_so(
+    settings: Settings, tmp_path: Path, fake_opper: FakeOpperServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    monkeypatch.delenv("CLAUDE_PROJECT_DIR", raising=False)
+    async with connected(settings, "auto") as client:
+        message = error_text(await client.call_tool("chat", {"model": MODEL, "prompt": "q", "diff": "staged"}))
+    assert "not a git repository" in message
+    assert fake_opper.state.requests_to(CHAT) == []
+
+
 async def test_bad_refs_are_refused_before_git_runs(
     rooted: Client, fake_opper: FakeOpperServer, tmp_path: Path
 ) -> None:

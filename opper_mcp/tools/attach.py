@@ -26,15 +26,13 @@ from pydantic import BaseModel
 from opper_mcp.context import ContextError, Limits, content_parts, estimate_tokens, gather
 from opper_mcp.context.budget import BudgetError, Call, CostEstimate, Prices, check_cost, check_window, estimate
 from opper_mcp.context.roots import RootsError, workspace_roots
+from opper_mcp.context.tokens import IMAGE_TOKENS
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import ModelInfo
 from opper_mcp.settings import Settings
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 MODERN_ERA = "2026-07-28"
-# A non-text part already in a conversation (an image or PDF attached earlier): a flat estimate,
-# since its base64 size says little about its token cost.
-MEDIA_PART_TOKENS = 1_600
 NEEDS = {"image": "vision", "pdf": "pdf"}
 
 # Roots a client listed, kept for its connection's life (it is asked once).
@@ -216,7 +214,8 @@ def check_media(collected: Collected | None, model: str, models: list[ModelInfo]
 
 
 def message_tokens(messages: list[dict[str, Any]]) -> int:
-    """Estimated input tokens of chat messages (text by the heuristic, media parts at a flat rate)."""
+    """Estimated input tokens of chat messages: text by the heuristic; an image or PDF part from an earlier
+    turn at the flat image rate (its base64 size says little about its token cost)."""
     total = 0
     for m in messages:
         content = m.get("content")
@@ -225,7 +224,7 @@ def message_tokens(messages: list[dict[str, Any]]) -> int:
         elif isinstance(content, list):
             for part in content:
                 text = part.get("text") if isinstance(part, dict) else None
-                total += estimate_tokens(text) if isinstance(text, str) else MEDIA_PART_TOKENS
+                total += estimate_tokens(text) if isinstance(text, str) else IMAGE_TOKENS
         elif content is not None:
             total += estimate_tokens(json.dumps(content))
     return total

@@ -293,10 +293,10 @@ async def chat(
                 "omit it to start a new conversation"
             ) from None
     collected = await attach.collect(ctx, files, diff, roots)
-    request_messages = build_messages(history, system, prompt, messages)
-    if collected is not None:
-        request_messages = with_context(request_messages, len(messages or []) + bool(prompt), collected)
-    est = await preflight(ctx, model, collected, request_messages, max_tokens, max_cost_usd, dry_run)
+    plain = build_messages(history, system, prompt, messages)
+    request_messages = plain if collected is None else with_context(plain, len(messages or []) + bool(prompt),
+                                                                    collected)
+    est = await preflight(ctx, model, collected, plain, max_tokens, max_cost_usd, dry_run)
     if dry_run:
         return respond(dry_run_result(model, collected, est))
     body = request_body(model, request_messages, json_schema, web_search,
@@ -348,13 +348,16 @@ async def preflight(
     ctx: ToolContext, model: str, collected: Collected | None, messages: list[Message], max_tokens: int | None,
     max_cost_usd: float | None, dry_run: bool,
 ) -> CostEstimate | None:
-    """Model fit, window and cost, checked before anything is sent; only when the call asks for it."""
+    """Model fit, window and cost, checked before anything is sent; only when the call asks for it.
+
+    `messages` are the turns without the attached context, whose own estimate (PDF pages, images) is added.
+    """
     if collected is None and max_cost_usd is None and not dry_run:
         return None
     models = await attach.catalogue(ctx)
     attach.check_media(collected, model, models)
     info = attach.find_model(models, model)
-    tokens = attach.message_tokens(messages)
+    tokens = attach.message_tokens(messages) + (collected.est_tokens if collected is not None else 0)
     attach.check_budget(collected, model, info, tokens, max_tokens)
     return attach.cost_guard([Call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
 
