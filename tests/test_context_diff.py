@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -248,3 +249,28 @@ def test_symlink_out_in_the_diff_is_dropped(repo: Repo) -> None:
     assert "link_out" not in text(g)
     reasons = {s.path: s.reason for s in g.skipped}
     assert reasons == {"link_out.txt": "outside the workspace roots; left out of the diff"}
+
+
+def test_merge_conflict_is_readable(repo: Repo) -> None:
+    repo.git("stash", "-q")  # a clean tree to merge in
+    repo.git("checkout", "-q", "-b", "other")
+    repo.write("src/util.py", "def helper():\n    return 'other'\n")
+    repo.git("commit", "-qam", "other")
+    repo.git("checkout", "-q", "main")
+    repo.write("src/util.py", "def helper():\n    return 'main'\n")
+    repo.git("commit", "-qam", "main")
+    with pytest.raises(subprocess.CalledProcessError):
+        repo.git("merge", "-q", "other")
+    t = text(gather([repo.root], diff="working"))
+    assert "## modified src/util.py" in t and "+<<<<<<< HEAD" in t and "+    return 'other'" in t
+    t = text(gather([repo.root], diff="staged"))
+    assert "## unmerged src/util.py\n(merge conflict not resolved yet; not in the index)" in t
+
+
+def test_no_newline_marker_keeps_line_numbers(repo: Repo) -> None:
+    repo.write("src/tail.py", "a = 1")
+    repo.git("add", "src/tail.py")
+    repo.git("commit", "-qm", "tail")
+    repo.write("src/tail.py", f"a = 1\nb = 2\nKEY = '{AWS_KEY}'")
+    g = gather([repo.root], diff="working")
+    assert {s.path: s.reason for s in g.skipped}["src/tail.py"].startswith("secret: AWS Access Key on line 3 ")

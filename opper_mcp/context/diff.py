@@ -192,8 +192,12 @@ def _strip_prefix(p: str) -> str:
 
 def _sections(text: str) -> list[_Section]:
     out: list[_Section] = []
-    chunks = re.split(r"^(?=diff --git )", text, flags=re.MULTILINE)
+    chunks = re.split(r"^(?=diff --git |\* Unmerged path )", text, flags=re.MULTILINE)
     for chunk in chunks:
+        if chunk.startswith("* Unmerged path "):  # --cached during a merge: the conflict is not in the index
+            name = _unquote(chunk.split("\n", 1)[0][len("* Unmerged path ") :])
+            out.append(_Section(name, name, "unmerged", ["(merge conflict not resolved yet; not in the index)"], []))
+            continue
         if not chunk.startswith("diff --git "):
             continue
         lines = chunk.rstrip("\n").split("\n")
@@ -257,6 +261,8 @@ def _new_side_lines(sec: _Section) -> tuple[str, list[int]]:
             numbers.append(new_no)
             continue
         body = ln[1:]
+        if ln.startswith("\\"):  # "\ No newline at end of file"
+            continue
         if ln.startswith("-"):
             texts.append(body)
             numbers.append(old_no)

@@ -41,12 +41,6 @@ class Target:
     end: int | None = None
     ident: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: the reader insists on the same file
 
-    @property
-    def lines(self) -> str | None:
-        if self.start is None:
-            return None
-        return f"{self.start}-{self.end}" if self.end is not None and self.end != self.start else f"{self.start}"
-
 
 @dataclass(frozen=True)
 class Spec:

@@ -71,7 +71,7 @@ class _Text:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._lowered: str | None = None
+        self._lowered: _Text | None = None
         self._starts: list[int] | None = None
         self._gate_lines: dict[_Gate, frozenset[int]] = {}
 
@@ -91,14 +91,11 @@ class _Text:
 
     def lines_of(self, gate: _Gate) -> frozenset[int]:
         if gate not in self._gate_lines:
-            text = self.text
+            where = self
             if gate.lowered:  # str.lower() never adds or removes "\n", so line numbers still agree
-                self._lowered = self._lowered if self._lowered is not None else self.text.lower()
-                text = self._lowered
-                lowered = _Text(text)
-                self._gate_lines[gate] = frozenset(lowered.line_of(m.start()) for m in gate.pattern.finditer(text))
-            else:
-                self._gate_lines[gate] = frozenset(self.line_of(m.start()) for m in gate.pattern.finditer(text))
+                self._lowered = self._lowered or _Text(self.text.lower())
+                where = self._lowered
+            self._gate_lines[gate] = frozenset(where.line_of(m.start()) for m in gate.pattern.finditer(where.text))
         return self._gate_lines[gate]
 
     def candidates(self, gates: _Gates) -> set[int]:
