@@ -1,4 +1,5 @@
-"""Prompts through a real client (`prompts/list`, `prompts/get`), and the long-result declarations in tools/list."""
+"""Server surface for code context: prompts through a real client (`prompts/list`, `prompts/get`), the long-result
+declarations in tools/list, and no start-up cost for the context package."""
 
 from __future__ import annotations
 
@@ -80,3 +81,14 @@ async def test_long_results_are_declared(client: Client) -> None:
             assert isinstance(declared, int) and declared > OUTPUT_BUDGET_CHARS, name
         else:
             assert declared is None, name
+
+
+def test_code_context_is_not_imported_at_start_up() -> None:
+    """Start-up time is paid by every client; the context package (scanner, regexes) only by calls that attach."""
+    import subprocess
+    import sys
+
+    code = "import sys, opper_mcp.server; print(sorted(m for m in sys.modules if m.startswith(('opper_mcp.context', "
+    code += "'detect_secrets', 'pathspec'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -14,7 +14,7 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from mcp.server.mcpserver import ListRoots
@@ -23,14 +23,17 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import ListRootsResult
 from pydantic import BaseModel
 
-from opper_mcp.context import ContextError, Limits, content_parts, estimate_tokens, gather
-from opper_mcp.context.budget import BudgetError, Call, CostEstimate, Prices, check_cost, check_window, estimate
-from opper_mcp.context.roots import RootsError, workspace_roots
-from opper_mcp.context.tokens import IMAGE_TOKENS
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import ModelInfo
 from opper_mcp.settings import Settings
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+if TYPE_CHECKING:
+    from opper_mcp.context import Limits
+    from opper_mcp.context.budget import Call, CostEstimate, Prices
+
+# `opper_mcp.context` (its regexes, the secret scanner) is imported on the first call that uses it,
+# not at start-up: every client pays the server's start-up time, few calls attach files.
 
 MODERN_ERA = "2026-07-28"
 NEEDS = {"image": "vision", "pdf": "pdf"}
@@ -124,6 +127,8 @@ def remember_roots(session: Any, result: ListRootsResult | list[str] | None) -> 
 
 
 def resolve_roots(settings: Settings, uris: list[str] | None) -> list[Path]:
+    from opper_mcp.context.roots import RootsError, workspace_roots
+
     try:
         return workspace_roots(transport=settings.transport, client_roots=uris, env=os.environ, cwd=Path.cwd(),
                                allow_paths=settings.allow_paths)
@@ -135,6 +140,8 @@ def resolve_roots(settings: Settings, uris: list[str] | None) -> list[Path]:
 
 
 def limits_for(settings: Settings) -> Limits:
+    from opper_mcp.context import Limits
+
     return Limits(max_file_bytes=min(settings.context_max_file_bytes, settings.context_max_total_bytes),
                   max_total_bytes=settings.context_max_total_bytes)
 
@@ -145,6 +152,8 @@ async def collect(
     """Gather `files` and `diff` inside the workspace roots; None when the call attaches nothing."""
     if not wants_context(files, diff):
         return None
+    from opper_mcp.context import ContextError, content_parts, gather
+
     settings = app_state(ctx).settings
     uris = remember_roots(ctx.session, roots)
     paths = resolve_roots(settings, uris)
@@ -193,6 +202,8 @@ def find_model(models: list[ModelInfo] | None, name: str) -> ModelInfo | None:
 
 
 def prices(info: ModelInfo | None) -> Prices | None:
+    from opper_mcp.context.budget import Prices
+
     p = info.pricing if info is not None else None
     if p is None or not p.input or not p.output:
         return None
@@ -216,6 +227,9 @@ def check_media(collected: Collected | None, model: str, models: list[ModelInfo]
 def message_tokens(messages: list[dict[str, Any]]) -> int:
     """Estimated input tokens of chat messages: text by the heuristic; an image or PDF part from an earlier
     turn at the flat image rate (its base64 size says little about its token cost)."""
+    from opper_mcp.context import estimate_tokens
+    from opper_mcp.context.tokens import IMAGE_TOKENS
+
     total = 0
     for m in messages:
         content = m.get("content")
@@ -230,6 +244,25 @@ def message_tokens(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+def model_call(name: str, input_tokens: int, max_tokens: int | None, price: Prices | None) -> Call:
+    from opper_mcp.context.budget import Call
+
+    return Call(name, input_tokens, max_tokens, price)
+
+
+def cost_of(call: Call) -> float:
+    """The call's estimated cost, 0 when unpriced (for ranking only, never reported)."""
+    from opper_mcp.context.budget import call_cost
+
+    return call_cost(call) or 0.0
+
+
+def text_tokens(*texts: str) -> int:
+    from opper_mcp.context import estimate_tokens
+
+    return sum(estimate_tokens(t) for t in texts)
+
+
 def window_of(info: ModelInfo | None) -> int | None:
     return info.context_window if info is not None else None
 
@@ -240,6 +273,8 @@ def check_budget(
     """Only attached context is held to the window here; a plain prompt is the caller's own business."""
     if collected is None:
         return
+    from opper_mcp.context.budget import BudgetError, check_window
+
     try:
         check_window(model=model, window=window_of(info), input_tokens=input_tokens, answer_tokens=max_tokens,
                      items=labels(collected))
@@ -249,6 +284,8 @@ def check_budget(
 
 def cost_guard(calls: list[Call], max_cost_usd: float | None) -> CostEstimate:
     """The estimate for these calls; over `max_cost_usd` (or unknown while it is set) → ToolError."""
+    from opper_mcp.context.budget import BudgetError, check_cost, estimate
+
     est = estimate(calls)
     try:
         check_cost(est, max_cost_usd)

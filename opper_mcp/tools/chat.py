@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx2
 from mcp.server.mcpserver import Resolve
@@ -15,7 +15,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, ConfigDict, Field
 
-from opper_mcp.context.budget import Call, CostEstimate
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
@@ -27,6 +26,9 @@ from opper_mcp.tools.conversations import Message, UnknownConversation
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
+
+if TYPE_CHECKING:
+    from opper_mcp.context.budget import CostEstimate
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
@@ -359,7 +361,7 @@ async def preflight(
     info = attach.find_model(models, model)
     tokens = attach.message_tokens(messages) + (collected.est_tokens if collected is not None else 0)
     attach.check_budget(collected, model, info, tokens, max_tokens)
-    return attach.cost_guard([Call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
+    return attach.cost_guard([attach.model_call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
 
 
 def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:

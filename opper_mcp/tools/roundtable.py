@@ -7,15 +7,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, Field
 
-from opper_mcp.context import estimate_tokens
-from opper_mcp.context.budget import Call, CostEstimate, call_cost
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
 from opper_mcp.tools import attach
@@ -25,6 +23,9 @@ from opper_mcp.tools.chat import DIFF_DOC, DRY_RUN_DOC, FILES_DOC, MAX_COST_DOC
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, opper_for
+
+if TYPE_CHECKING:
+    from opper_mcp.context.budget import Call, CostEstimate
 
 ROUNDTABLE_PATH = "/v3/roundtable"
 
@@ -263,20 +264,20 @@ async def preflight(
     if collected is None and max_cost_usd is None and not dry_run:
         return None
     catalogue = await attach.catalogue(ctx)
-    prompt_tokens = estimate_tokens(instructions) + estimate_tokens(full_input)
+    prompt_tokens = attach.text_tokens(instructions, full_input)
     calls: list[Call] = []
     for member in panel:
         info = attach.find_model(catalogue, member.name)
         attach.check_budget(collected, member.name, info, prompt_tokens, member.max_tokens)
-        calls.append(Call(member.name, prompt_tokens, member.max_tokens, attach.prices(info)))
+        calls.append(attach.model_call(member.name, prompt_tokens, member.max_tokens, attach.prices(info)))
     if mode == "summary":
         answers = sum(c.output_tokens for c in calls)
         if summary_model:
             name, price = summary_model, attach.prices(attach.find_model(catalogue, summary_model))
         else:
-            priciest = max(calls, key=lambda c: call_cost(c) or 0.0)
+            priciest = max(calls, key=attach.cost_of)
             name, price = f"summary ({priciest.model} rate)", priciest.prices
-        calls.append(Call(name, prompt_tokens + answers, None, price))
+        calls.append(attach.model_call(name, prompt_tokens + answers, None, price))
     return attach.cost_guard(calls, max_cost_usd)
 
 
