@@ -100,7 +100,7 @@ async def client_roots(ctx: ToolContext, files: Any, diff: Any) -> ListRoots | l
         with warnings.catch_warnings():  # deprecated in the 2026 era, still how 2025-11-25 clients are asked
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             result = await session.list_roots()
-    except Exception:
+    except Exception:  # an error reply, a timeout, no back channel: no client roots, use the fallbacks
         return None
     return remember_roots(session, result)
 
