@@ -47,7 +47,13 @@ def test_cost_over_the_limit_is_refused_with_the_numbers() -> None:
     with pytest.raises(BudgetError) as info:
         check_cost(est, 0.01)
     message = str(info.value)
-    assert "$0.1040" in message and "$0.0100" in message and "nothing was sent" in message
+    assert "$0.104 " in message and "$0.01 " in message and "nothing was sent" in message
+
+
+def test_usd_shows_tiny_amounts() -> None:
+    from opper_mcp.context.budget import usd
+
+    assert (usd(0.104), usd(0.000001), usd(2.5), usd(0)) == ("$0.104", "$0.000001", "$2.5", "$0")
 
 
 def test_window_overflow_names_the_largest_items_and_how_to_narrow() -> None:

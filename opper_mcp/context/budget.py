@@ -57,6 +57,11 @@ class CostEstimate:
         return (f"no cost estimate: the catalogue has no prices for {', '.join(sorted(set(self.unpriced)))}")
 
 
+def usd(amount: float) -> str:
+    """`$0.104`, `$0.000001`: enough digits for tiny amounts, no trailing zeros."""
+    return "$" + f"{amount:.8f}".rstrip("0").rstrip(".")
+
+
 def tier(prices: Sequence[float], thresholds: Sequence[int], input_tokens: int) -> float | None:
     """The price tier for a prompt of `input_tokens`: one step up per threshold the prompt exceeds."""
     if not prices:
@@ -86,7 +91,7 @@ def estimate(calls: Sequence[Call]) -> CostEstimate:
         else:
             total += cost
     return CostEstimate(
-        cost_usd=None if unpriced else round(total, 6),
+        cost_usd=None if unpriced else round(total, 8),
         input_tokens=sum(c.input_tokens for c in calls),
         output_tokens=sum(c.output_tokens for c in calls),
         unpriced=unpriced,
@@ -102,7 +107,7 @@ def check_cost(est: CostEstimate, max_cost_usd: float | None) -> None:
                           "(list_models include=pricing)")
     if est.cost_usd > max_cost_usd:
         raise BudgetError(
-            f"estimated cost ${est.cost_usd:.4f} is over max_cost_usd ${max_cost_usd:.4f} "
+            f"estimated cost {usd(est.cost_usd)} is over max_cost_usd {usd(max_cost_usd)} "
             f"(~{est.input_tokens:,} input tokens, up to {est.output_tokens:,} output tokens); nothing was sent. "
             "Attach less (line ranges, fewer files, a smaller diff), lower max_tokens, use a cheaper model, "
             "or raise max_cost_usd"
