@@ -394,6 +394,21 @@ async def test_dry_run_unknown_pricing_says_so(rooted: Client, fake_opper: FakeO
     assert_only_catalogue_reads(fake_opper)
 
 
+async def test_without_the_catalogue_estimates_say_so_and_max_cost_refuses(
+    rooted: Client, fake_opper: FakeOpperServer
+) -> None:
+    fake_opper.state.fail("/v3/models", 503, times=None)
+    data = data_of(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"],
+                                                   "dry_run": True}))
+    assert "catalogue could not be read" in data["note"] and "est_cost_usd" not in data
+    message = error_text(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "max_cost_usd": 5.0}))
+    assert "catalogue could not be read" in message and "nothing was sent" in message
+    assert fake_opper.state.requests_to(CHAT) == []
+    # Without a limit the call still goes: the window and prices are unknown, not reasons to refuse.
+    data = data_of(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src/util.py"]}))
+    assert data["attached"] and "catalogue could not be read" in data["note"]
+
+
 async def test_max_cost_refuses_before_sending(rooted: Client, fake_opper: FakeOpperServer) -> None:
     message = error_text(await rooted.call_tool("chat", {"model": MODEL, "prompt": "q", "files": ["src"],
                                                          "max_cost_usd": 0.000001}))

@@ -49,12 +49,14 @@ class CostEstimate:
     input_tokens: int
     output_tokens: int
     unpriced: list[str] = field(default_factory=list)
+    unpriced_reason: str = ""
 
     @property
     def note(self) -> str | None:
         if not self.unpriced:
             return None
-        return (f"no cost estimate: the catalogue has no prices for {', '.join(sorted(set(self.unpriced)))}")
+        why = self.unpriced_reason or f"the catalogue has no prices for {', '.join(sorted(set(self.unpriced)))}"
+        return f"no cost estimate: {why}"
 
 
 def usd(amount: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import warnings
 import weakref
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 # `opper_mcp.context` (its regexes, the secret scanner) is imported on the first call that uses it,
 # not at start-up: every client pays the server's start-up time, few calls attach files.
+
+log = logging.getLogger("opper_mcp.tools")
 
 MODERN_ERA = "2026-07-28"
 NEEDS = {"image": "vision", "pdf": "pdf"}
@@ -183,10 +186,11 @@ def labels(collected: Collected) -> list[tuple[str, int]]:
 
 
 async def catalogue(ctx: ToolContext) -> list[ModelInfo] | None:
-    """The cached catalogue, or None when it cannot be had (estimates then say so)."""
+    """The cached catalogue, or None when it cannot be had (estimates then say so, max_cost_usd refuses)."""
     try:
         return await app_state(ctx).catalog.models(opper_for(ctx))
-    except OpperError:
+    except OpperError as exc:
+        log.warning("model catalogue unavailable for context checks: %s", exc)
         return None
 
 
@@ -282,11 +286,16 @@ def check_budget(
         raise ToolError(str(exc)) from exc
 
 
-def cost_guard(calls: list[Call], max_cost_usd: float | None) -> CostEstimate:
+def cost_guard(calls: list[Call], max_cost_usd: float | None, models: list[ModelInfo] | None) -> CostEstimate:
     """The estimate for these calls; over `max_cost_usd` (or unknown while it is set) → ToolError."""
     from opper_mcp.context.budget import BudgetError, check_cost, estimate
 
     est = estimate(calls)
+    if models is None:
+        est.unpriced_reason = "the model catalogue could not be read"
+        if max_cost_usd is not None:
+            raise ToolError("max_cost_usd needs catalogue prices, but the model catalogue could not be read; "
+                            "nothing was sent. Retry, or drop max_cost_usd")
     try:
         check_cost(est, max_cost_usd)
     except BudgetError as exc:

@@ -361,7 +361,8 @@ async def preflight(
     info = attach.find_model(models, model)
     tokens = attach.message_tokens(messages) + (collected.est_tokens if collected is not None else 0)
     attach.check_budget(collected, model, info, tokens, max_tokens)
-    return attach.cost_guard([attach.model_call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd)
+    return attach.cost_guard([attach.model_call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd,
+                             models)
 
 
 def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:

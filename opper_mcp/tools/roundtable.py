@@ -278,7 +278,7 @@ async def preflight(
             priciest = max(calls, key=attach.cost_of)
             name, price = f"summary ({priciest.model} rate)", priciest.prices
         calls.append(attach.model_call(name, prompt_tokens + answers, None, price))
-    return attach.cost_guard(calls, max_cost_usd)
+    return attach.cost_guard(calls, max_cost_usd, catalogue)
 
 
 def _shorter(text: str) -> str:
