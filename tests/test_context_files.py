@@ -77,6 +77,10 @@ def test_range_past_the_end_is_skipped_and_bad_ranges_refused(repo: Repo) -> Non
         gather([repo.root], ["src:1-3"])
 
 
+def test_a_bare_string_is_one_path(repo: Repo) -> None:
+    assert paths(gather([repo.root], "src/util.py")) == ["src/util.py"]
+
+
 def test_a_file_whose_name_has_a_colon_is_not_a_range(repo: Repo) -> None:
     repo.write("odd:12", "colon name\n")
     assert paths(gather([repo.root], ["odd:12"])) == ["odd:12"]

@@ -44,7 +44,8 @@ def test_deny_listed_names(path: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [".env.example", ".env.sample", ".env.template", "src/env.py", "config.json", "docs/keys.md", "id_rsa.pub",
+    [".env.example", ".env.sample", ".env.template", ".env.local.example", ".env.production.sample",
+     "src/env.py", "config.json", "docs/keys.md", "id_rsa.pub",
      ".ssh/id_ed25519.pub", "environment.yml", "src/credentials.py", "aws/credentials_test.py"],
 )
 def test_ordinary_names_pass(path: str) -> None:

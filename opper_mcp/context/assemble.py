@@ -71,6 +71,8 @@ def gather(
     Raises ContextError for input to fix (outside the roots, unknown ref, too much); files that cannot or must
     not be sent are listed in `skipped` with the reason.
     """
+    if isinstance(files, str):  # one path given bare: never iterate its characters
+        files = [files]
     real_roots = resolve_roots(roots)
     known = [s for s in known_secrets if len(s) >= MIN_KNOWN_SECRET_LEN]
     out = Gathered()

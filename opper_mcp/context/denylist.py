@@ -1,7 +1,8 @@
 """File names that hold credentials by convention: such files are never sent, whatever their content.
 
-`.env` and `.env.*` are refused, except the conventional templates `.env.example`, `.env.sample`, `.env.template`
-and `.env.dist`: those are meant to be committed and shared, and they still go through the content scan.
+`.env` and `.env.*` are refused, except templates: names ending in `.example`, `.sample`, `.template` or `.dist`
+(`.env.example`, `.env.local.sample`). Those are meant to be committed and shared, and they still go through the
+content scan like any other file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import fnmatch
 import re
 from pathlib import PurePosixPath
 
-_ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist"})
+_TEMPLATE_SUFFIXES = (".example", ".sample", ".template", ".dist")
 
 # (pattern on the file name, what it is)
 _NAME_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -80,7 +81,8 @@ def secret_file_kind(path: str) -> str | None:
     if ".git" in p.parts[:-1]:
         return "git repository internals"  # .git/config can hold remote URLs with tokens
     name = p.name
-    if name.lower() in _ENV_TEMPLATES or name.lower().endswith(".pub"):
+    lower = name.lower()
+    if lower.endswith(".pub") or (lower.startswith(".env") and lower.endswith(_TEMPLATE_SUFFIXES)):
         return None
     for rx, what in _NAME_RX:
         if rx.match(name):
