@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"listed: {','.join(sorted(OFF_BY_DEFAULT))}) [OPPER_MCP_TOOLS]")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default WARNING) "
         "[OPPER_MCP_LOG_LEVEL]")
+    files = parser.add_argument_group("code context (chat/roundtable files and diff)")
+    files.add_argument("--allow-paths", help="comma-separated directories files may also come from; over HTTP "
+                       "the only ones (default none: no file context over HTTP) [OPPER_MCP_ALLOW_PATHS]")
+    files.add_argument("--context-max-file-bytes", type=int, help="largest file attached (default 256000) "
+                       "[OPPER_MCP_CONTEXT_MAX_FILE_BYTES]")
+    files.add_argument("--context-max-total-bytes", type=int, help="all attached context per call "
+                       "(default 2000000) [OPPER_MCP_CONTEXT_MAX_TOTAL_BYTES]")
     http = parser.add_argument_group("HTTP transport")
     http.add_argument("--host", help="bind address (default 127.0.0.1) [OPPER_MCP_HOST]")
     http.add_argument("--port", type=int, help="port (default 8000) [OPPER_MCP_PORT]")
@@ -92,12 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
-    import os
-
     environ = dict(os.environ) if env is None else env
     values = env_defaults(environ)
     for field in ("transport", "base_url", "timeout_s", "max_retries", "cache_dir", "log_level", "host", "port",
-                  "auth_mode", "max_body_bytes", "stateless", "store"):
+                  "auth_mode", "max_body_bytes", "stateless", "store", "allow_paths", "context_max_file_bytes",
+                  "context_max_total_bytes"):
         value = getattr(args, field, None)
         if value is not None:
             values[field] = value

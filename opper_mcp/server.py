@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.prompts import Prompt
 from mcp.server.mcpserver.resources import TextResource
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 
-from opper_mcp import __version__, guide
+from opper_mcp import __version__, guide, prompts
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.schemas import compact
 from opper_mcp.settings import Settings
@@ -21,6 +22,7 @@ from opper_mcp.store import open_store
 from opper_mcp.tools import chat, conversations, knowledge, models, roundtable, spec, traces, usage, web
 from opper_mcp.tools.catalog import ModelCatalog
 from opper_mcp.tools.errors import guarded
+from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.tools.state import AppState
 
 INSTRUCTIONS = """\
@@ -29,6 +31,8 @@ Opper is an LLM gateway to 300+ models. Use these tools to:
 - ask another model, optionally with JSON-schema output or web search: chat (continue with conversation_id);
 - get several models' opinions at once: roundtable;
 - find or delete saved chat threads: conversations;
+- give chat/roundtable code as files (paths, globs, path:10-40) or diff (working, staged, a ref range)
+  instead of pasting it: they read it, leave out secrets, and report what they attached;
 - search or read the web without a model: web_search, web_fetch;
 - answer questions about Opper's API: grep_spec, then read_spec on what it found;
 - inspect what a call did (spans, tokens, cost, errors): get_trace with the trace_id from chat/roundtable,
@@ -46,20 +50,28 @@ class ToolSpec:
     open_world: bool
     idempotent: bool
     destructive: bool = False
+    long_result: bool = False
+
+
+# Results up to the output budget are expected, not accidents: Claude Code keeps them inline
+# instead of spilling them to a file. The margin covers the JSON around a budget-sized text.
+MAX_RESULT_META = {"anthropic/maxResultSizeChars": OUTPUT_BUDGET_CHARS + 2_000}
 
 
 def tool_specs() -> dict[str, ToolSpec]:
     return {
         "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True),
-        "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False),
-        "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False),
+        "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False, long_result=True),
+        "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False,
+                               long_result=True),
         "conversations": ToolSpec(conversations.conversations, "List or delete saved chats", False, False, True,
                                   destructive=True),
         "web_search": ToolSpec(web.web_search, "Search the web", True, True, False),
-        "web_fetch": ToolSpec(web.web_fetch, "Fetch a web page as markdown", True, True, True),
-        "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True),
-        "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True),
-        "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True),
+        "web_fetch": ToolSpec(web.web_fetch, "Fetch a web page as markdown", True, True, True, long_result=True),
+        "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True, long_result=True),
+        "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True,
+                              long_result=True),
+        "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True, long_result=True),
         "list_traces": ToolSpec(traces.list_traces, "List Opper traces", True, False, True),
         "search_knowledge": ToolSpec(knowledge.search_knowledge, "Search an Opper knowledge base", True, False, True),
         "add_knowledge": ToolSpec(knowledge.add_knowledge, "Add a document to a knowledge base", False, False, False),
@@ -87,6 +99,7 @@ def make_tool(name: str, ts: ToolSpec) -> Tool:
             idempotent_hint=ts.idempotent,
             open_world_hint=ts.open_world,
         ),
+        meta=dict(MAX_RESULT_META) if ts.long_result else None,
     )
     tool.parameters = compact(tool.parameters)
     tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
@@ -137,7 +150,20 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
     )
     for resource in guide_resources():
         server.add_resource(resource)
+    for prompt in make_prompts():
+        server.add_prompt(prompt)
     return server
+
+
+def make_prompts() -> list[Prompt]:
+    """Slash commands that lead the assistant to attach code by reference (see `opper_mcp.prompts`)."""
+    return [
+        Prompt.from_function(prompts.review, name="review", title="Review changes with another model",
+                             description="Review uncommitted changes, staged changes or a ref range with another "
+                             "model, or several (roundtable)."),
+        Prompt.from_function(prompts.second_opinion, name="second_opinion", title="Second opinion on files",
+                             description="Ask another model a question about some files, attached by path."),
+    ]
 
 
 def guide_resources() -> list[TextResource]:

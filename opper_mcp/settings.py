@@ -76,6 +76,10 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     stateless: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # Code context (chat/roundtable `files` and `diff`)
+    allow_paths: tuple[Path, ...] = ()
+    context_max_file_bytes: int = Field(default=256_000, ge=1_000)
+    context_max_total_bytes: int = Field(default=2_000_000, ge=1_000)
 
     @field_validator("base_url")
     @classmethod
@@ -109,6 +113,23 @@ class Settings(BaseModel):
     @property
     def store_url(self) -> str | None:
         return self.store.get_secret_value() if self.store is not None else None
+    @field_validator("allow_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        return split_paths(value) if isinstance(value, str) else value
+
+    @field_validator("allow_paths")
+    @classmethod
+    def _existing_dirs(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        """Resolved now, so a typo fails at start-up rather than on the first call that attaches a file."""
+        dirs: list[Path] = []
+        for path in value:
+            resolved = path.expanduser().resolve()
+            if not resolved.is_dir():
+                raise ValueError(f"--allow-paths: {path} is not a directory")
+            if resolved not in dirs:
+                dirs.append(resolved)
+        return tuple(dirs)
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -140,6 +161,12 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def split_paths(value: str) -> tuple[Path, ...]:
+    """`a,b` or `a:b` (os.pathsep): both spellings are common in MCP client configs."""
+    parts = value.replace(os.pathsep, ",").split(",")
+    return tuple(Path(part.strip()) for part in parts if part.strip())
+
+
 def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
     """Settings fields read from the environment (unset variables are left out)."""
     env = os.environ if env is None else env
@@ -159,6 +186,9 @@ def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
         "OPPER_MCP_TRANSPORT": "transport",
         "OPPER_MCP_STATELESS": "stateless",
         "OPPER_MCP_STORE": "store",
+        "OPPER_MCP_ALLOW_PATHS": "allow_paths",
+        "OPPER_MCP_CONTEXT_MAX_FILE_BYTES": "context_max_file_bytes",
+        "OPPER_MCP_CONTEXT_MAX_TOTAL_BYTES": "context_max_total_bytes",
     }
     for var, field in table.items():
         value = env.get(var, "").strip()

@@ -7,25 +7,36 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx2
+from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
 from opper_mcp.store import Message, StoreUnavailable, UnknownConversation
+from opper_mcp.tools import attach
+from opper_mcp.tools.args import CommaList
+from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for, owner_of
 from opper_mcp.tools.threads import save_turns, unavailable
 
+if TYPE_CHECKING:
+    from opper_mcp.context.budget import CostEstimate
+
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
+FILES_DOC = "Paths, globs, dirs or path:10-40 to attach"
+DIFF_DOC = "Attach git changes: working, staged or a ref/range"
+MAX_COST_DOC = "Refuse if the cost estimate is higher"
+DRY_RUN_DOC = "Estimate only; send nothing"
 
 
 class ChatMessage(BaseModel):
@@ -63,9 +74,13 @@ class ChatResult(BaseModel):
     finish_reason: str | None = None
     usage: TokenUsage | None = None
     cost_usd: float | None = None
-    trace_id: str = Field(description="Pass to get_trace")
+    est_cost_usd: float | None = None
+    est_input_tokens: int | None = None
+    trace_id: str | None = Field(None, description="Pass to get_trace")
     citations: list[Citation] | None = None
     conversation_id: str | None = Field(None, description="Pass back to continue this conversation")
+    attached: list[AttachedItem] | None = None
+    skipped: list[SkippedItem] | None = None
     note: str | None = None
 
 
@@ -253,6 +268,11 @@ async def chat(
     conversation_id: Annotated[str | None, Field(description="Continue an earlier chat",
                                                  pattern=r"^conv_[A-Za-z0-9_-]{8,64}$")] = None,
     name: Annotated[str, Field(description="Trace name", min_length=1, max_length=128)] = "opper-mcp/chat",
+    files: Annotated[list[str] | None, Field(description=FILES_DOC, max_length=200), CommaList] = None,
+    diff: Annotated[str, Field(description=DIFF_DOC, max_length=200)] = "",
+    max_cost_usd: Annotated[float | None, Field(gt=0, description=MAX_COST_DOC)] = None,
+    dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
+    roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, ChatResult]:
     """Ask any Opper model. Returns the answer with tokens, cost and a trace_id; json_schema gives
     validated JSON in `data`; web_search lets the model search; conversation_id continues a chat."""
@@ -282,7 +302,13 @@ async def chat(
             ) from None
         except StoreUnavailable as exc:
             raise unavailable(exc) from exc
-    request_messages = build_messages(history, system, prompt, messages)
+    collected = await attach.collect(ctx, files, diff, roots)
+    plain = build_messages(history, system, prompt, messages)
+    n_new = len(messages or []) + bool(prompt)
+    request_messages = plain if collected is None else with_context(plain, n_new, collected)
+    est = await preflight(ctx, model, collected, plain, max_tokens, max_cost_usd, dry_run)
+    if dry_run:
+        return respond(dry_run_result(model, collected, est))
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
@@ -294,7 +320,8 @@ async def chat(
 
     text = acc.text
     data = parse_structured(text, json_schema) if json_schema is not None else None
-    turns = [*new_turns(prompt, messages), {"role": "assistant", "content": text}]
+    # The new turns as sent (attached context included): a continuation sees what this answer saw.
+    turns = [*request_messages[len(request_messages) - n_new:], {"role": "assistant", "content": text}]
     conversation_id, note = await save_turns(store, owner, conversation_id, model, system, turns)
     result = ChatResult(
         text=text,
@@ -309,7 +336,48 @@ async def chat(
         conversation_id=conversation_id,
         note=note,
     )
+    attach.report(result, collected, est)
     return respond(result, shrinker(result))
+
+
+# ---- code context (files, diff), estimates and dry runs ------------------------------------
+
+
+def with_context(messages: list[Message], new: int, collected: Collected) -> list[Message]:
+    """The attached parts go into the last new user turn, before its text: stored with it, seen on continuation."""
+    for index in range(len(messages) - 1, len(messages) - new - 1, -1):
+        message = messages[index]
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        own = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        return [*messages[:index], {**message, "content": [*collected.parts, *own]}, *messages[index + 1:]]
+    raise ToolError("files and diff attach to a user turn: give prompt, or end messages with a user message")
+
+
+async def preflight(
+    ctx: ToolContext, model: str, collected: Collected | None, messages: list[Message], max_tokens: int | None,
+    max_cost_usd: float | None, dry_run: bool,
+) -> CostEstimate | None:
+    """Model fit, window and cost, checked before anything is sent; only when the call asks for it.
+
+    `messages` are the turns without the attached context, whose own estimate (PDF pages, images) is added.
+    """
+    if collected is None and max_cost_usd is None and not dry_run:
+        return None
+    models = await attach.catalogue(ctx)
+    attach.check_media(collected, model, models)
+    info = attach.find_model(models, model)
+    tokens = attach.message_tokens(messages) + (collected.est_tokens if collected is not None else 0)
+    attach.check_budget(collected, model, info, tokens, max_tokens)
+    return attach.cost_guard([attach.model_call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd,
+                             models)
+
+
+def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:
+    result = ChatResult(text="", model=model, note="dry run: nothing was sent")
+    attach.report(result, collected, est)
+    return result
 
 
 def shrinker(result: ChatResult) -> Callable[[], bool]:

@@ -7,18 +7,25 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, Field
 
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
+from opper_mcp.tools import attach
 from opper_mcp.tools.args import CommaList
+from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
+from opper_mcp.tools.chat import DIFF_DOC, DRY_RUN_DOC, FILES_DOC, MAX_COST_DOC
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, opper_for
+
+if TYPE_CHECKING:
+    from opper_mcp.context.budget import Call, CostEstimate
 
 ROUNDTABLE_PATH = "/v3/roundtable"
 
@@ -46,8 +53,12 @@ class RoundtableResult(BaseModel):
     results: list[MemberResult]
     votes: dict[str, int] | None = Field(None, description="multiple_choice: answers per choice")
     total_cost_usd: float | None = None
+    est_cost_usd: float | None = None
+    est_input_tokens: int | None = None
     duration_ms: int | None = None
     trace_id: str | None = None
+    attached: list[AttachedItem] | None = None
+    skipped: list[SkippedItem] | None = None
     note: str | None = None
 
 
@@ -158,6 +169,11 @@ async def roundtable(
     summary_model: Annotated[str, Field(description="Model that writes the summary", max_length=200)] = "",
     output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema for every answer")] = None,
     timeout_ms: Annotated[int | None, Field(ge=1_000, le=300_000, description="Per-model timeout")] = None,
+    files: Annotated[list[str] | None, Field(description=FILES_DOC, max_length=200), CommaList] = None,
+    diff: Annotated[str, Field(description=DIFF_DOC, max_length=200)] = "",
+    max_cost_usd: Annotated[float | None, Field(gt=0, description=MAX_COST_DOC)] = None,
+    dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
+    roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, RoundtableResult]:
     """Ask 2-10 Opper models the same question in parallel. summary merges their answers, fast returns
     them as they are, multiple_choice has each pick from choices and tallies the votes."""
@@ -166,8 +182,16 @@ async def roundtable(
     if mode == "multiple_choice" and not choices:
         raise ToolError("mode multiple_choice needs choices (at least two options)")
     panel = [PanelModel(name=m) if isinstance(m, str) else m for m in models]
+    collected = await attach.collect(ctx, files, diff, roots)
+    full_input = with_context(input, collected)
+    est = await preflight(ctx, panel, mode, summary_model, instructions, full_input, collected, max_cost_usd,
+                          dry_run)
+    if dry_run:
+        result = RoundtableResult(mode=mode, results=[], note="dry run: nothing was sent")
+        attach.report(result, collected, est)
+        return respond(result)
     body: dict[str, Any] = {
-        "input": input,
+        "input": full_input,
         "models": [p.model_dump(exclude_none=True) for p in panel],
         "resolution": mode,
         "stream": True,
@@ -207,7 +231,54 @@ async def roundtable(
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
     )
+    attach.report(result, collected, est)
     return respond(result, shrinker(result))
+
+
+# ---- code context (files, diff), estimates and dry runs ------------------------------------
+
+
+def with_context(question: str, collected: Collected | None) -> str:
+    """Roundtable's input is one string: the labelled files and diff go before the question.
+
+    Images and PDFs cannot travel in it; they are refused rather than silently dropped.
+    """
+    if collected is None:
+        return question
+    media = sorted(collected.kinds - {"text"})
+    if media:
+        raise ToolError(f"roundtable takes text only, so the {' and '.join(media)} files cannot go to the panel; "
+                        "leave them out, or ask one model that takes them with chat")
+    return f"{collected.text}\n\n{question}" if collected.text else question
+
+
+async def preflight(
+    ctx: ToolContext, panel: list[PanelModel], mode: str, summary_model: str, instructions: str, full_input: str,
+    collected: Collected | None, max_cost_usd: float | None, dry_run: bool,
+) -> CostEstimate | None:
+    """Every member's window and the cost of every member plus the summary, before anything is sent.
+
+    Without summary_model Opper picks the summariser: the estimate then prices it as the most
+    expensive member, so it errs high rather than low.
+    """
+    if collected is None and max_cost_usd is None and not dry_run:
+        return None
+    catalogue = await attach.catalogue(ctx)
+    prompt_tokens = attach.text_tokens(instructions, full_input)
+    calls: list[Call] = []
+    for member in panel:
+        info = attach.find_model(catalogue, member.name)
+        attach.check_budget(collected, member.name, info, prompt_tokens, member.max_tokens)
+        calls.append(attach.model_call(member.name, prompt_tokens, member.max_tokens, attach.prices(info)))
+    if mode == "summary":
+        answers = sum(c.output_tokens for c in calls)
+        if summary_model:
+            name, price = summary_model, attach.prices(attach.find_model(catalogue, summary_model))
+        else:
+            priciest = max(calls, key=attach.cost_of)
+            name, price = f"summary ({priciest.model} rate)", priciest.prices
+        calls.append(attach.model_call(name, prompt_tokens + answers, None, price))
+    return attach.cost_guard(calls, max_cost_usd, catalogue)
 
 
 def _shorter(text: str) -> str:

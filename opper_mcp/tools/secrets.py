@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opper_mcp.context.secrets import scan
-
 
 def secret_findings(text: str, known_secrets: Sequence[str] = (), filename: str = "") -> list[str]:
     """Descriptions like "AWS Access Key on line 3", one per finding, in line order."""
+    from opper_mcp.context.secrets import scan  # on first use: the scanner costs start-up time every client pays
+
     return [f"{f.kind} on line {f.line}" for f in scan(text, filename, known_secrets)]

@@ -16,8 +16,9 @@ def first_prompt(turns: list[Message]) -> str:
     for turn in turns:
         if turn.get("role") == "user":
             content = turn.get("content")
-            if isinstance(content, list):
-                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            if isinstance(content, list):  # attached context comes first, the user's own words last
+                texts = [str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"]
+                content = texts[-1] if texts else ""
             return str(content or "")
     return ""
 

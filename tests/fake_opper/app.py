@@ -1036,6 +1036,18 @@ def _text_of(content: Any) -> str:
     return json.dumps(content)
 
 
+def _media_refusal(entry: CatalogueEntry, messages: list[Any]) -> Response | None:
+    """Like the providers behind Opper: an image or PDF part to a model that cannot read it is a 400."""
+    needs = {"image_url": ("vision", "image"), "file": ("pdf", "file")}
+    for i, m in enumerate(messages):
+        for part in m.get("content") if isinstance(m.get("content"), list) else []:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in needs and needs[kind][0] not in entry.info.get("capabilities", []):
+                return bad_request(f"model {entry.id} does not support {needs[kind][1]} input",
+                                   f"messages[{i}].content")
+    return None
+
+
 def count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
@@ -1378,6 +1390,8 @@ class _Handlers:
                     '/v3/compat/chat/completions; use engine "auto" or "opper"',
                     "engine",
                 )
+        if err := _media_refusal(entry, messages):
+            return err
         user_msgs = [m for m in messages if m.get("role") == "user"]
         last_user = _text_of(user_msgs[-1].get("content")) if user_msgs else ""
         echo = f"Echo from {model or entry.id}: {last_user}"
