@@ -21,7 +21,7 @@ from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.conversations import Message, UnknownConversation
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, opper_for
+from opper_mcp.tools.state import ToolContext, app_state, caller, opper_for, trace_name
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
@@ -264,7 +264,7 @@ async def chat(
     state = app_state(ctx)
     opper = opper_for(ctx)
     store = state.conversations
-    owner = opper.key_fingerprint
+    owner = caller(ctx).owner
     history: list[Message] = []
     if conversation_id is not None:
         try:
@@ -278,7 +278,7 @@ async def chat(
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
-    headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": name}
+    headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": trace_name(ctx, name)}
     try:
         acc, response_headers = await stream_answer(ctx, opper, body, headers)
     except NotFoundError as exc:
