@@ -5,6 +5,7 @@ The replicas share one conversation store and one tokens file, as deploy/README.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -108,7 +109,7 @@ async def test_conversation_continues_on_other_replicas(
             assert turn["conversation_id"] == conversation
     served = log.calls()
     assert len(served) == 4 and set(served) == {"r1", "r2", "r3"}, served  # round robin: every replica took part
-    assert all(a != b for a, b in zip(served, served[1:], strict=False)), served  # each turn on another replica
+    assert all(a != b for a, b in itertools.pairwise(served)), served  # each turn on another replica
     # the last request upstream carried the whole thread, whichever replica started each turn
     history = [m["content"] for m in fake.state.last_request(CHAT_PATH).json["messages"] if m["role"] == "user"]
     assert history == prompts
