@@ -85,13 +85,20 @@ class Replica:
             self.proc.wait(5)
 
 
-def render_nginx_conf(template: str, upstream_ports: Sequence[int], listen_port: int) -> str:
-    """deploy/nginx.conf with its upstream servers and listen port replaced; everything else as shipped."""
+def render_nginx_conf(
+    template: str, upstream_ports: Sequence[int], listen_port: int, balance: str | None = None
+) -> str:
+    """deploy/nginx.conf with its upstream servers and listen port replaced; everything else as shipped.
+
+    `balance` (e.g. `hash $http_mcp_session_id consistent;`) is put first in the upstream block, for
+    the measurements of other routing choices."""
     lines = list(UPSTREAM_LINE.finditer(template))
     if not lines:
         raise AssertionError("deploy/nginx.conf has no `server 127.0.0.1:PORT …;` upstream lines")
     indent, params = lines[0].group(1), lines[0].group(2) or ""
     servers = "\n".join(f"{indent}server 127.0.0.1:{port}{params};" for port in upstream_ports)
+    if balance:
+        servers = f"{indent}{balance}\n{servers}"
     text = template[: lines[0].start()] + servers + "\n" + template[lines[-1].end():].lstrip("\n")
     text, count = LISTEN_LINE.subn(lambda m: f"{m.group(1)}listen 127.0.0.1:{listen_port};", text)
     if count != 1:
@@ -105,6 +112,7 @@ class Nginx:
 
     prefix: Path
     upstream_ports: list[int]
+    balance: str | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -121,7 +129,7 @@ class Nginx:
         for sub in ("logs", "tmp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
-        conf.write_text(render_nginx_conf(NGINX_CONF.read_text(), self.upstream_ports, self.port))
+        conf.write_text(render_nginx_conf(NGINX_CONF.read_text(), self.upstream_ports, self.port, self.balance))
         # As root, nginx's workers would switch to `nobody`, who cannot enter pytest's private temp dirs.
         directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         with (self.prefix / "logs" / "stderr.log").open("ab") as err:
@@ -150,13 +158,13 @@ class Nginx:
 
 @contextlib.contextmanager
 def cluster(
-    env: Mapping[str, str], work: Path, count: int, *args: str, prefix: str = "r"
+    env: Mapping[str, str], work: Path, count: int, *args: str, prefix: str = "r", balance: str | None = None
 ) -> Iterator[tuple[list[Replica], Nginx]]:
     """`count` replicas (named r1…rN) started with `args`, and nginx in front; all stopped on exit."""
     log_dir = work / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     replicas = [Replica(f"{prefix}{i}", free_port(), tuple(args), dict(env), log_dir) for i in range(1, count + 1)]
-    nginx = Nginx(work / "nginx", [r.port for r in replicas])
+    nginx = Nginx(work / "nginx", [r.port for r in replicas], balance)
     try:
         for replica in replicas:
             replica.start()
