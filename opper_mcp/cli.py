@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "[OPPER_MCP_RETRIES]")
     add("--cache-dir", type=Path, help="where the spec and conversations are kept (default: user cache dir) "
         "[OPPER_MCP_CACHE_DIR]")
+    add("--store", help="conversation store URL: sqlite:///path (default: a file in the cache dir), "
+        "redis://… or postgresql://… (shared by replicas) [OPPER_MCP_STORE]")
     add("--tools", help=f"comma-separated allow-list of tools (default all: {','.join(TOOL_NAMES)}) [OPPER_MCP_TOOLS]")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default WARNING) "
         "[OPPER_MCP_LOG_LEVEL]")
@@ -98,7 +100,7 @@ def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -
     environ = dict(os.environ) if env is None else env
     values = env_defaults(environ)
     for field in ("transport", "base_url", "timeout_s", "max_retries", "cache_dir", "log_level", "host", "port",
-                  "auth_mode", "max_body_bytes", "stateless", "tokens_file", "replica_name"):
+                  "auth_mode", "max_body_bytes", "stateless", "tokens_file", "replica_name", "store"):
         value = getattr(args, field, None)
         if value is not None:
             values[field] = value
@@ -127,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         if settings.transport == "http":
             settings.check_http()
+        from opper_mcp.store import check_driver
+
+        check_driver(settings.store_url or "sqlite://")
     except ValidationError as exc:
         return _invalid(exc)
     except ValueError as exc:
@@ -147,6 +152,7 @@ def doctor_main(argv: Sequence[str]) -> int:
     parser.add_argument("--base-url", help=f"Opper API base URL (default {DEFAULT_BASE_URL}) [OPPER_BASE_URL]")
     parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per request [OPPER_MCP_TIMEOUT]")
     parser.add_argument("--cache-dir", type=Path, help="spec and conversation cache [OPPER_MCP_CACHE_DIR]")
+    parser.add_argument("--store", help="conversation store URL [OPPER_MCP_STORE]")
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
@@ -218,9 +224,10 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 def serve(settings: Settings) -> int:
     import anyio
 
-    from opper_mcp.server import build_server, enabled_tools
+    from opper_mcp.server import build_server, build_state, enabled_tools
 
-    server = build_server(settings)
+    state = build_state(settings)
+    server = build_server(settings, state)
     where = (
         "stdio" if settings.transport == "stdio"
         else f"http://{settings.host}:{settings.port}/mcp (auth: {settings.auth_mode})"
@@ -245,7 +252,7 @@ def serve(settings: Settings) -> int:
 
             # uvicorn shuts down gracefully on SIGTERM, then re-raises it: make that a clean exit 0, like Ctrl-C.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
-            anyio.run(serve_http, server, settings)
+            anyio.run(serve_http, server, settings, state.conversations)
     except KeyboardInterrupt:
         pass
     return 0

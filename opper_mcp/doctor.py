@@ -80,11 +80,12 @@ async def run_doctor(settings: Settings) -> list[Check]:
     from opper_mcp.server import build_state
 
     # A diagnosis should answer quickly: no retries, and the process key even in pass-through mode.
-    probe = settings.model_copy(update={"max_retries": 0, "auth_mode": "none"})
+    probe = settings.model_copy(update={"max_retries": 0, "auth_mode": "none", "store": None})
     state = build_state(probe)
     opper = state.opper
     cache_dir = probe.resolved_cache_dir
-    checks = [check_python(), check_uvx(), check_key_present(settings), check_cache_dir(cache_dir)]
+    checks = [check_python(), check_uvx(), check_key_present(settings), check_cache_dir(cache_dir),
+              await check_store(settings)]
     try:
         reachable, answered = await _check_reachable(opper)
         checks.append(reachable)
@@ -166,6 +167,34 @@ async def _check_models(opper: OpperClient) -> Check:
     return Check(name, "ok", f"{total} available")
 
 
+async def check_store(settings: Settings, timeout_s: float = 5.0) -> Check:
+    """The conversation store answers (a ping); shown by its URL without the password."""
+    import anyio
+
+    from opper_mcp.store import StoreConfigError, StoreUnavailable, default_url, open_store, redact_url
+
+    name = "Conversation store"
+    url = settings.store_url or default_url(settings.resolved_cache_dir)
+    shown = redact_url(url)
+    try:
+        store = open_store(url, settings.resolved_cache_dir)
+    except StoreConfigError as exc:
+        return Check(name, "fail", str(exc), "install the extra named above, or set OPPER_MCP_STORE to another URL")
+    try:
+        with anyio.fail_after(timeout_s):
+            start = time.perf_counter()
+            await store.ping()
+            ms = (time.perf_counter() - start) * 1000
+    except StoreUnavailable as exc:
+        return Check(name, "fail", str(exc), "start the store or fix OPPER_MCP_STORE (--store); chat still answers "
+                     "without it, but cannot save or continue conversations")
+    except TimeoutError:
+        return Check(name, "fail", f"{shown}: no answer within {timeout_s:.0f} s", "check the host, port and network")
+    finally:
+        await store.aclose()
+    return Check(name, "ok", f"{shown} ({store.backend}, {ms:.0f} ms)")
+
+
 def check_cache_dir(cache_dir: Path) -> Check:
     """The spec copy and conversations live here; it must be writable."""
     name = "Cache dir writable"
@@ -220,5 +249,5 @@ def doctor(settings: Settings, stream: TextIO | None = None) -> int:
     return print_report(anyio.run(run_doctor, settings), stream)
 
 
-__all__ = ["Check", "check_cache_dir", "check_key_present", "check_python", "check_uvx", "doctor", "print_report",
-           "run_doctor"]
+__all__ = ["Check", "check_cache_dir", "check_key_present", "check_python", "check_store", "check_uvx", "doctor",
+           "print_report", "run_doctor"]

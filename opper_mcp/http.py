@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opper_mcp import __version__
 from opper_mcp.settings import Settings, is_loopback
+from opper_mcp.store import ConversationStore
+from opper_mcp.store.health import StoreHealth
 from opper_mcp.tokens import tokens_file
 
 log = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ def _unauthorized(message: str, error: str) -> Response:
     )
 
 
-def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
+def build_http_app(server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None) -> Starlette:
     security = transport_security(settings)
     mcp_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -132,10 +134,17 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
         host=settings.host,
     )
 
+    health = StoreHealth(store) if store is not None else None
+
     async def healthz(_: Request) -> Response:
-        return JSONResponse(
-            {"status": "ok", "version": __version__, "tools": len(settings.tools), "replica": settings.replica}
-        )
+        # 200 while the store is down: every replica would fail alike, and tools that need no store still work.
+        body: dict[str, Any] = {"status": "ok", "version": __version__, "tools": len(settings.tools),
+                                "replica": settings.replica}
+        if health is not None:
+            body["store"] = await health.state()
+            if not body["store"]["ok"]:
+                body["status"] = "degraded"
+        return JSONResponse(body)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -182,7 +191,7 @@ class InFlight:
             self.count -= 1
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
+async def serve_http(server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None) -> None:
     import asyncio
     import socket
 
@@ -207,7 +216,7 @@ async def serve_http(server: MCPServer[Any], settings: Settings) -> None:
             await super().shutdown(sockets)
 
     AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
-    app = InFlight(build_http_app(server, settings))
+    app = InFlight(build_http_app(server, settings, store))
     config = uvicorn.Config(
         app,
         host=settings.host,

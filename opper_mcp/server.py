@@ -16,9 +16,9 @@ from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.schemas import compact
 from opper_mcp.settings import Settings
 from opper_mcp.spec.store import SpecStore
-from opper_mcp.tools import chat, models, roundtable, spec, traces, web
+from opper_mcp.store import open_store
+from opper_mcp.tools import chat, conversations, models, roundtable, spec, traces, web
 from opper_mcp.tools.catalog import ModelCatalog
-from opper_mcp.tools.conversations import SQLiteConversationStore
 from opper_mcp.tools.errors import guarded
 from opper_mcp.tools.state import AppState
 
@@ -27,6 +27,7 @@ Opper is an LLM gateway to 300+ models. Use these tools to:
 - find a model id: list_models (filters; include=pricing for prices);
 - ask another model, optionally with JSON-schema output or web search: chat (continue with conversation_id);
 - get several models' opinions at once: roundtable;
+- find or delete saved chat threads: conversations;
 - search or read the web without a model: web_search, web_fetch;
 - answer questions about Opper's API: grep_spec, then read_spec on what it found;
 - inspect what a call did (spans, tokens, cost, errors): get_trace with the trace_id from chat/roundtable,
@@ -41,6 +42,7 @@ class ToolSpec:
     read_only: bool
     open_world: bool
     idempotent: bool
+    destructive: bool = False
 
 
 def tool_specs() -> dict[str, ToolSpec]:
@@ -48,6 +50,8 @@ def tool_specs() -> dict[str, ToolSpec]:
         "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True),
         "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False),
         "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False),
+        "conversations": ToolSpec(conversations.conversations, "List or delete saved chats", False, False, True,
+                                  destructive=True),
         "web_search": ToolSpec(web.web_search, "Search the web", True, True, False),
         "web_fetch": ToolSpec(web.web_fetch, "Fetch a web page as markdown", True, True, True),
         "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True),
@@ -73,7 +77,7 @@ def make_tool(name: str, ts: ToolSpec) -> Tool:
         annotations=ToolAnnotations(
             title=ts.title,
             read_only_hint=ts.read_only,
-            destructive_hint=False,
+            destructive_hint=ts.destructive,
             idempotent_hint=ts.idempotent,
             open_world_hint=ts.open_world,
         ),
@@ -100,7 +104,7 @@ def build_state(settings: Settings) -> AppState:
         opper=opper,
         catalog=ModelCatalog(ttl_s=settings.models_ttl_s),
         spec=SpecStore(spec.spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
-        conversations=SQLiteConversationStore(settings.resolved_cache_dir / "conversations.sqlite3"),
+        conversations=open_store(settings.store_url, settings.resolved_cache_dir),
     )
 
 
@@ -113,6 +117,7 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
             yield app_state
         finally:
             await app_state.opper.aclose()
+            await app_state.conversations.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         "opper-mcp",

@@ -15,6 +15,7 @@ TOOL_NAMES = (
     "list_models",
     "chat",
     "roundtable",
+    "conversations",
     "web_search",
     "web_fetch",
     "grep_spec",
@@ -57,6 +58,7 @@ class Settings(BaseModel):
     tools: tuple[str, ...] = TOOL_NAMES
     models_ttl_s: float = Field(default=600.0, ge=0)
     spec_ttl_s: float = Field(default=300.0, ge=0)
+    store: SecretStr | None = None  # conversation store URL (may hold a password); None: SQLite in the cache dir
     # HTTP transport
     transport: Transport = "stdio"
     host: str = "127.0.0.1"
@@ -89,6 +91,21 @@ class Settings(BaseModel):
             raise ValueError(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOL_NAMES)}")
         return tuple(name for name in TOOL_NAMES if name in value)
 
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from opper_mcp.store.url import backend_of
+
+        url = value.get_secret_value().strip() if value is not None else ""
+        if not url:
+            return None
+        backend_of(url)  # a ValueError that shows the URL redacted
+        return SecretStr(url)
+
+    @property
+    def store_url(self) -> str | None:
+        return self.store.get_secret_value() if self.store is not None else None
+
     @property
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or default_cache_dir()
@@ -104,7 +121,10 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in output or logs."""
-        return [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
+        from opper_mcp.store.url import passwords_of
+
+        found = [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
+        return found + (passwords_of(self.store_url) if self.store_url else [])
 
     def check_http(self) -> None:
         """Refuse HTTP configurations that would be unsafe, with a message that says what to do."""
@@ -155,6 +175,7 @@ def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
         "OPPER_MCP_STATELESS": "stateless",
         "OPPER_MCP_TOKENS_FILE": "tokens_file",
         "OPPER_MCP_REPLICA": "replica_name",
+        "OPPER_MCP_STORE": "store",
     }
     for var, field in table.items():
         value = env.get(var, "").strip()

@@ -10,6 +10,8 @@ from opper_mcp.settings import Settings
 from tests.fake_opper import FakeOpperServer
 from tests.support import MODES, connect, make_settings
 
+pytest_plugins = ["tests.services"]  # real Redis/PostgreSQL fixtures
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -23,7 +23,9 @@ from opper_mcp.opper.errors import OpperConnectionError
 from opper_mcp.server import build_server, build_state
 from opper_mcp.settings import Settings
 from opper_mcp.spec.grep import LINE_CAP
-from opper_mcp.tools.conversations import MAX_CHARS, SQLiteConversationStore
+from opper_mcp.store import Bounds
+from opper_mcp.store.base import MAX_CHARS
+from opper_mcp.store.sqlite import SQLiteConversationStore
 from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.tools.traces import SPAN_PAGE_CHARS
 from tests.fake_opper import FakeOpperServer
@@ -267,7 +269,7 @@ async def test_conversation_storage_stays_within_max_chars(client: Client, setti
 
 async def test_conversation_count_is_bounded_through_the_tool(settings: Settings) -> None:
     state = build_state(settings)
-    store = SQLiteConversationStore(settings.resolved_cache_dir / "bounded.sqlite3", max_conversations=5)
+    store = SQLiteConversationStore(settings.resolved_cache_dir / "bounded.sqlite3", Bounds(max_conversations=5))
     state.conversations = store
     ids: list[str] = []
     async with Client(build_server(settings, state), mode="auto", raise_exceptions=True) as client:

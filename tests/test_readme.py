@@ -19,7 +19,7 @@ from mcp import Client
 from opper_mcp import __version__, clients
 from opper_mcp.cli import build_parser
 from opper_mcp.server import build_server
-from opper_mcp.settings import Settings
+from opper_mcp.settings import TOOL_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -123,7 +123,7 @@ def test_quick_start_opens_with_the_two_commands(readme: str) -> None:
     commands = [line.split("#")[0].strip() for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", section, re.S)
                 for line in block.splitlines() if line.strip()]
     assert commands[:2] == ["uv run opper-mcp", "uv run pytest"]
-    assert f"opper-mcp {__version__}: stdio, base https://api.opper.ai, API key set, 9 tools" in section
+    assert f"opper-mcp {__version__}: stdio, base https://api.opper.ai, API key set, {len(TOOL_NAMES)} tools" in section
 
 
 def test_registry_marker_and_sections(readme: str) -> None:

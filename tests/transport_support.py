@@ -34,7 +34,7 @@ CONFORMANCE = NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / 
 TS_SDK_CLIENT = JS_DIR / "ts_sdk_client.mjs"
 
 SERVER_CMD = (sys.executable, "-m", "opper_mcp")
-TOOL_COUNT = 9
+TOOL_COUNT = 10
 CHAT_MODEL = "anthropic/claude-haiku-4-5"  # an LLM row of the emulator's catalogue
 STOP_TIMEOUT_S = 5.0
 

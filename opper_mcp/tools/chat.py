@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
+from opper_mcp.store import ConversationStore, Message, StoreUnavailable, UnknownConversation
 from opper_mcp.tools.catalog import close_matches
-from opper_mcp.tools.conversations import Message, UnknownConversation
+from opper_mcp.tools.conversations import unavailable
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, caller, opper_for, trace_name
+from opper_mcp.tools.state import ToolContext, app_state, opper_for, owner_of, trace_name
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
@@ -64,7 +65,7 @@ class ChatResult(BaseModel):
     cost_usd: float | None = None
     trace_id: str = Field(description="Pass to get_trace")
     citations: list[Citation] | None = None
-    conversation_id: str = Field(description="Pass back to continue this conversation")
+    conversation_id: str | None = Field(None, description="Pass back to continue this conversation")
     note: str | None = None
 
 
@@ -203,13 +204,55 @@ class ChatAccumulator:
         )
 
 
+def new_turns(prompt: str, messages: list[ChatMessage] | None) -> list[Message]:
+    new: list[Message] = [m.model_dump(exclude_none=True) for m in messages or []]
+    if prompt:
+        new.append({"role": "user", "content": prompt})
+    return new
+
+
+def first_prompt(turns: list[Message]) -> str:
+    """What a conversation listing shows: the first user message's text."""
+    for turn in turns:
+        if turn.get("role") == "user":
+            content = turn.get("content")
+            if isinstance(content, list):
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+async def save_turns(
+    store: ConversationStore, owner: str, conversation_id: str | None, model: str, system: str, turns: list[Message]
+) -> tuple[str | None, str | None]:
+    """Record one exchange; returns the id to hand back (None: nothing to continue) and a note when not saved.
+
+    A store outage must not cost the caller an answer it has already paid for: chat answers and says so.
+    """
+    try:
+        if conversation_id is None:
+            conversation_id = await store.create(owner, model, first_prompt(turns))
+            try:
+                await store.append(conversation_id, owner, turns, system=system or None)
+            except UnknownConversation:  # deleted between the two calls
+                return None, "this conversation was deleted at once and could not be saved"
+            return conversation_id, None
+        await store.append(conversation_id, owner, turns, system=system or None)
+    except StoreUnavailable as exc:
+        if conversation_id is None:
+            return None, f"the conversation could not be saved (store unavailable: {exc}); no conversation_id"
+        return conversation_id, (f"this turn could not be saved (store unavailable: {exc}); the conversation "
+                                 "keeps its earlier turns")
+    except UnknownConversation:
+        return None, "the conversation was deleted or expired meanwhile: this turn was not saved"
+    return conversation_id, None
+
+
 def build_messages(
     history: list[Message], system: str, prompt: str, messages: list[ChatMessage] | None
 ) -> list[Message]:
     """History plus the new turns; a new system prompt replaces the old one ("" means none given)."""
-    new: list[Message] = [m.model_dump(exclude_none=True) for m in messages or []]
-    if prompt:
-        new.append({"role": "user", "content": prompt})
+    new = new_turns(prompt, messages)
     base = [m for m in history if not (system and m.get("role") == "system")]
     if system:
         base.insert(0, {"role": "system", "content": system})
@@ -264,7 +307,7 @@ async def chat(
     state = app_state(ctx)
     opper = opper_for(ctx)
     store = state.conversations
-    owner = caller(ctx).owner
+    owner = owner_of(ctx)
     history: list[Message] = []
     if conversation_id is not None:
         try:
@@ -274,6 +317,8 @@ async def chat(
                 f"unknown conversation_id {conversation_id!r} (expired, or kept in another cache dir); "
                 "omit it to start a new conversation"
             ) from None
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from exc
     request_messages = build_messages(history, system, prompt, messages)
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
@@ -286,9 +331,8 @@ async def chat(
 
     text = acc.text
     data = parse_structured(text, json_schema) if json_schema is not None else None
-    if conversation_id is None:
-        conversation_id = await store.create(owner)
-    await store.save(conversation_id, owner, [*request_messages, {"role": "assistant", "content": text}])
+    turns = [*new_turns(prompt, messages), {"role": "assistant", "content": text}]
+    conversation_id, note = await save_turns(store, owner, conversation_id, model, system, turns)
     result = ChatResult(
         text=text,
         data=data,
@@ -300,6 +344,7 @@ async def chat(
         trace_id=response_headers.get("x-opper-trace-id") or trace_id,
         citations=list(acc.citations.values()) or None,
         conversation_id=conversation_id,
+        note=note,
     )
     return respond(result, shrinker(result))
 
@@ -307,16 +352,17 @@ async def chat(
 def shrinker(result: ChatResult) -> Callable[[], bool]:
     """Shrinks an oversized answer step by step; the whole answer stays in the conversation."""
     full = len(result.text)
+    base = f"{result.note}; " if result.note else ""
 
     def shrink() -> bool:
         if result.data is not None and result.text:
             result.text = ""
-            result.note = "text left out to fit the output budget: `data` holds the answer"
+            result.note = base + "text left out to fit the output budget: `data` holds the answer"
             return True
         if result.data is not None or len(result.text) <= 100:
             return False
         result.text = result.text[: len(result.text) * 9 // 10]
-        result.note = (f"answer cut at {len(result.text)} of {full} characters to fit the output budget; the "
+        result.note = base + (f"answer cut at {len(result.text)} of {full} characters to fit the output budget; the "
                        "whole answer is kept in the conversation: continue it (conversation_id) for the rest")
         return True
 

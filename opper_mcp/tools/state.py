@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.settings import Settings
+from opper_mcp.store import ConversationStore
 from opper_mcp.tools.catalog import ModelCatalog
-from opper_mcp.tools.conversations import ConversationStore
 from opper_mcp.tools.pages import PageCache
 
 if TYPE_CHECKING:
@@ -94,3 +94,8 @@ def opper_for(ctx: ToolContext) -> OpperClient:
     if scheme.lower() != "bearer" or not token.strip():
         raise ToolError("pass-through auth: this request carried no bearer token (send your Opper API key)")
     return state.opper.with_key(SecretStr(token.strip()), key_source="the bearer token you sent (your Opper key)")
+
+
+def owner_of(ctx: ToolContext) -> str:
+    """Who owns the conversations this call creates and sees (see `caller`)."""
+    return caller(ctx).owner

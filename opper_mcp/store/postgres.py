@@ -1,0 +1,234 @@
+"""PostgreSQL: a shared store for N replicas (psycopg 3 with its async pool; the `postgres` extra).
+
+Turns live in their own table with a bigserial order column, so an append is an INSERT, never a
+read-modify-write. The append first updates its conversation's row (owner checked in the WHERE), which
+takes that row's lock: concurrent appends to one conversation queue on it and their turns are numbered in
+arrival order. Age is an `expires_at` column, filtered on every read and swept on writes (at most once a
+minute per process). The schema is created on first use under an advisory lock, so N replicas starting
+at once do not trip over each other. The pool connects lazily and replaces broken connections by itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from opper_mcp.store.base import (
+    Bounds,
+    ConversationSummary,
+    Message,
+    StoreUnavailable,
+    UnknownConversation,
+    encode,
+    headline,
+    new_id,
+    size_of,
+    with_system,
+)
+from opper_mcp.store.url import redact_url, scrub
+
+T = TypeVar("T")
+SCHEMA_LOCK = 0x6F707065  # "oppe": the advisory lock id held while the schema is created
+SWEEP_INTERVAL_S = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS opper_mcp_conversations (
+    id text PRIMARY KEY,
+    owner text NOT NULL,
+    model text NOT NULL,
+    title text NOT NULL,
+    system text,
+    chars bigint NOT NULL DEFAULT 0,
+    turns integer NOT NULL DEFAULT 0,
+    created timestamptz NOT NULL DEFAULT now(),
+    updated timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS opper_mcp_conversations_owner ON opper_mcp_conversations (owner, updated DESC);
+CREATE INDEX IF NOT EXISTS opper_mcp_conversations_expires ON opper_mcp_conversations (expires_at);
+CREATE TABLE IF NOT EXISTS opper_mcp_turns (
+    seq bigserial PRIMARY KEY,
+    conversation_id text NOT NULL REFERENCES opper_mcp_conversations (id) ON DELETE CASCADE,
+    message text NOT NULL,
+    size integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS opper_mcp_turns_conversation ON opper_mcp_turns (conversation_id, seq);
+"""
+
+APPEND = """
+WITH c AS (
+    UPDATE opper_mcp_conversations
+    SET updated = now(), expires_at = now() + %(ttl)s, chars = chars + %(size)s, turns = turns + %(count)s,
+        system = coalesce(%(system)s, system)
+    WHERE id = %(id)s AND owner = %(owner)s AND expires_at > now()
+    RETURNING id, chars
+), t AS (
+    INSERT INTO opper_mcp_turns (conversation_id, message, size)
+    SELECT c.id, m.message, m.size FROM c, unnest(%(messages)s::text[], %(sizes)s::int[]) WITH ORDINALITY
+        AS m(message, size, ord)
+    ORDER BY m.ord
+)
+SELECT chars FROM c
+"""
+
+# Drop the oldest turns until the rest fit; the newest always stays. Runs under the row lock APPEND took.
+TRIM = """
+WITH kept AS (
+    SELECT seq, sum(size) OVER (ORDER BY seq DESC) AS tail, max(seq) OVER () AS newest
+    FROM opper_mcp_turns WHERE conversation_id = %(id)s
+), gone AS (
+    DELETE FROM opper_mcp_turns WHERE seq IN (SELECT seq FROM kept WHERE tail > %(max)s AND seq < newest)
+    RETURNING size
+)
+UPDATE opper_mcp_conversations
+SET chars = chars - (SELECT coalesce(sum(size), 0) FROM gone), turns = turns - (SELECT count(*) FROM gone)
+WHERE id = %(id)s
+"""
+
+
+class PostgresConversationStore:
+    backend = "postgres"
+
+    def __init__(self, url: str, bounds: Bounds | None = None, *, timeout_s: float = 2.0,
+                 sweep_interval_s: float = SWEEP_INTERVAL_S) -> None:
+        self.url = url
+        self.bounds = bounds or Bounds()
+        self.timeout_s = timeout_s
+        self.sweep_interval_s = sweep_interval_s
+        self._ttl = timedelta(seconds=self.bounds.max_age_s)
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._schema_ready = False
+        self._last_sweep = 0.0
+
+    def _make_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        return AsyncConnectionPool(
+            self.url, min_size=1, max_size=8, open=False, timeout=self.timeout_s,
+            kwargs={"connect_timeout": max(1, int(min(self.timeout_s, 3))), "autocommit": True},
+            check=AsyncConnectionPool.check_connection, reconnect_timeout=3600, name="opper-mcp-store",
+        )
+
+    async def _conn_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        if self._pool is None:
+            self._pool = self._make_pool()
+            await self._pool.open(wait=False)
+        if not self._schema_ready:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                await conn.execute(SCHEMA)
+            self._schema_ready = True
+        return self._pool
+
+    async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        try:
+            pool = await self._conn_pool()
+            async with pool.connection() as conn:
+                return await fn(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError) as exc:
+            detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self.url)
+            raise StoreUnavailable(f"{redact_url(self.url)}: {detail}") from exc
+
+    async def _maybe_sweep(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= self.sweep_interval_s:
+            self._last_sweep = now
+            await conn.execute("DELETE FROM opper_mcp_conversations WHERE expires_at <= now()")
+
+    async def create(self, owner: str, model: str, first_prompt: str) -> str:
+        conversation_id = new_id()
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO opper_mcp_conversations (id, owner, model, title, expires_at) "
+                    "VALUES (%s, %s, %s, %s, now() + %s)",
+                    (conversation_id, owner, model, headline(first_prompt), self._ttl),
+                )
+                await conn.execute(
+                    "DELETE FROM opper_mcp_conversations WHERE owner = %(owner)s AND id NOT IN ("
+                    " SELECT id FROM opper_mcp_conversations WHERE owner = %(owner)s AND expires_at > now()"
+                    " ORDER BY updated DESC, created DESC LIMIT %(max)s)",
+                    {"owner": owner, "max": self.bounds.max_conversations},
+                )
+            await self._maybe_sweep(conn)
+
+        await self._call(run)
+        return conversation_id
+
+    async def append(
+        self, conversation_id: str, owner: str, messages: builtins.list[Message], *, system: str | None = None
+    ) -> None:
+        texts = [encode(m) for m in messages]
+        sizes = [size_of(m) for m in messages]
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
+            async with conn.transaction():
+                cur = await conn.execute(APPEND, {
+                    "id": conversation_id, "owner": owner, "ttl": self._ttl, "size": sum(sizes),
+                    "count": len(texts), "system": system or None, "messages": texts, "sizes": sizes,
+                })
+                row = await cur.fetchone()
+                if row is None:
+                    return False
+                if row[0] > self.bounds.max_chars:
+                    await conn.execute(TRIM, {"id": conversation_id, "max": self.bounds.max_chars})
+            await self._maybe_sweep(conn)
+            return True
+
+        if not await self._call(run):
+            raise UnknownConversation(conversation_id)
+
+    async def load(self, conversation_id: str, owner: str) -> builtins.list[Message]:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[bool, str | None, builtins.list[Any]]:
+            # One statement, one snapshot: the conversation row and its turns as they were together.
+            cur = await conn.execute(
+                "SELECT c.system, t.message FROM opper_mcp_conversations c "
+                "LEFT JOIN opper_mcp_turns t ON t.conversation_id = c.id "
+                "WHERE c.id = %s AND c.owner = %s AND c.expires_at > now() ORDER BY t.seq",
+                (conversation_id, owner),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return False, None, []
+            return True, rows[0][0], [r[1] for r in rows if r[1] is not None]
+
+        found, system, turns = await self._call(run)
+        if not found:
+            raise UnknownConversation(conversation_id)
+        return with_system(system, [json.loads(t) for t in turns], self.bounds.max_chars)
+
+    async def list(self, owner: str, limit: int) -> builtins.list[ConversationSummary]:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> builtins.list[Any]:
+            cur = await conn.execute(
+                "SELECT id, title, model, turns, updated FROM opper_mcp_conversations "
+                "WHERE owner = %s AND expires_at > now() ORDER BY updated DESC, created DESC LIMIT %s",
+                (owner, limit),
+            )
+            return await cur.fetchall()
+
+        return [ConversationSummary(id=r[0], first_prompt=r[1], model=r[2], turns=r[3], updated=r[4])
+                for r in await self._call(run)]
+
+    async def delete(self, conversation_id: str, owner: str) -> bool:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
+            cur = await conn.execute(
+                "DELETE FROM opper_mcp_conversations WHERE id = %s AND owner = %s AND expires_at > now()",
+                (conversation_id, owner),
+            )
+            return cur.rowcount > 0
+
+        return await self._call(run)
+
+    async def ping(self) -> None:
+        await self._call(lambda conn: conn.execute("SELECT 1"))
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
