@@ -1,6 +1,7 @@
 """Three replicas behind the real nginx (deploy/nginx.conf): named tokens, both protocol eras, any replica.
 
-The replicas share one conversation store and one tokens file, as deploy/README.md says they must.
+The replicas share one conversation store (a real redis-server) and one tokens file, as
+deploy/README.md says they must.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from opper_mcp import tokens
 from tests.cluster import NGINX_CONF, REPLICA_HEADER, Nginx, Replica, ReplicaLog, cluster, render_nginx_conf
 from tests.fake_opper import FakeOpperServer
+from tests.services import RedisService
 from tests.support import MODES, data_of, error_text
 from tests.transport_support import CHAT_MODEL, server_env
 
@@ -37,12 +39,16 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def deployment(emulator: FakeOpperServer, team: dict[str, Any]) -> Iterator[tuple[list[Replica], Nginx]]:
+def deployment(
+    emulator: FakeOpperServer, team: dict[str, Any], redis_service: RedisService
+) -> Iterator[tuple[list[Replica], Nginx]]:
     work: Path = team["work"]
-    # One cache dir for all three: its conversations file is the shared store of this deployment.
-    env = server_env(emulator.url, work / "shared-cache", OPPER_MCP_HTTP_TOKEN=SHARED_TOKEN)
+    if redis_service.proc is None or redis_service.proc.poll() is not None:
+        redis_service.start()
+    redis_service.flush()
+    env = server_env(emulator.url, work / "cache", OPPER_MCP_HTTP_TOKEN=SHARED_TOKEN)
     with cluster(env, work, 3, "--auth", "token", "--tokens-file", str(team["tokens_file"]), "--stateless",
-                 "--log-level", "INFO") as running:
+                 "--store", redis_service.url, "--log-level", "INFO") as running:
         yield running
 
 
@@ -86,6 +92,7 @@ def test_healthz_through_nginx_names_each_replica(deployment: tuple[list[Replica
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "ok" and body["replica"] == response.headers[REPLICA_HEADER]
+        assert body["store"]["backend"] == "redis" and body["store"]["ok"] is True
         seen.add(body["replica"])
     assert seen == {"r1", "r2", "r3"}
     # refusals name the replica too
@@ -140,6 +147,35 @@ async def test_named_tokens_keep_conversations_apart_and_name_the_caller(
     assert re.search(r"tool=chat caller=alice duration_ms=\d+ outcome=ok", logs)
     assert re.search(r"tool=chat caller=bob duration_ms=\d+ outcome=error", logs)
     assert team["alice"] not in logs and team["bob"] not in logs and SHARED_TOKEN not in logs
+
+
+async def test_named_callers_list_and_delete_only_their_own(
+    deployment: tuple[list[Replica], Nginx], fake: FakeOpperServer, team: dict[str, Any]
+) -> None:
+    _, nginx = deployment
+    log = ReplicaLog()
+
+    async def listed(client: Client) -> set[str]:
+        data = data_of(await client.call_tool("conversations", {"limit": 100}))
+        return {c["conversation_id"] for c in data["conversations"]}
+
+    async with through(nginx.url, team["alice"], "auto", log) as alice, \
+            through(nginx.url, team["bob"], "legacy", log) as bob:
+        mine = [data_of(await alice.call_tool("chat", {"model": CHAT_MODEL, "prompt": f"alice list {i}"}))
+                ["conversation_id"] for i in range(2)]
+        theirs = data_of(await bob.call_tool("chat", {"model": CHAT_MODEL, "prompt": "bob list"}))["conversation_id"]
+        for _ in range(3):  # each listing on another replica: every one sees the same thing
+            assert set(mine) <= await listed(alice) and theirs not in await listed(alice)
+            assert theirs in await listed(bob) and not set(mine) & await listed(bob)
+        refused = await bob.call_tool("conversations", {"delete": mine[0]})
+        assert "unknown conversation_id" in error_text(refused)
+        data_of(await alice.call_tool("chat", {"model": CHAT_MODEL, "prompt": "still mine",
+                                               "conversation_id": mine[0]}))
+        assert data_of(await alice.call_tool("conversations", {"delete": mine[0]}))["deleted"] == mine[0]
+        gone = await alice.call_tool("chat", {"model": CHAT_MODEL, "prompt": "x", "conversation_id": mine[0]})
+        assert "unknown conversation_id" in error_text(gone)
+        assert mine[0] not in await listed(alice) and mine[1] in await listed(alice)
+    assert len(set(log.calls())) == 3, log.calls()
 
 
 async def test_removed_token_is_refused_by_every_replica(
