@@ -42,6 +42,7 @@ KILL_AT = 0.2  # fraction of all calls done when a replica is SIGKILLed
 OUTAGE_AT = 0.45  # … when the store is stopped
 OUTAGE_S = 2.5  # how long it stays down
 GRACE_S = 1.0  # calls that started this long after an event may still see its effects
+RECOVERY_S = 3.0  # replicas reconnect to the restarted store within this (a loaded 2-core machine)
 SAVE_FAILED = re.compile(r"could not be saved|was not saved")
 STORE_DOWN = re.compile(r"conversation store unavailable: .+, retry")
 
@@ -72,10 +73,14 @@ class Run:
     down_at: float | None = None
     up_at: float | None = None
     t0: float = 0.0
+    recovery: float = 0.0  # the latest store error after the restart, seconds after it
 
     def during_outage(self, call: Call) -> bool:
-        return self.down_at is not None and call.ended >= self.down_at and (
-            self.up_at is None or call.started <= self.up_at + GRACE_S)
+        if self.down_at is None or call.ended < self.down_at:
+            return False
+        if self.up_at is not None and call.started > self.up_at:
+            self.recovery = max(self.recovery, call.ended - self.up_at)
+        return self.up_at is None or call.started <= self.up_at + RECOVERY_S
 
     def in_flight_at_kill(self, call: Call) -> bool:
         return self.kill_at is not None and call.started <= self.kill_at + GRACE_S <= call.ended + GRACE_S
@@ -149,7 +154,7 @@ def check(run: Run, call: Call, result: Any, owner: str, conversation: str | Non
         elif STORE_DOWN.search(text) and run.during_outage(call):
             run.degraded += 1
         else:
-            run.failures.append(f"{where}: {text[:300]}")
+            run.failures.append(f"{where}, ended +{call.ended - run.t0:.1f}s: {text[:300]}")
         return conversation
     if call.kind == "invalid":
         run.failures.append(f"{where}: invalid arguments accepted")
@@ -287,9 +292,12 @@ async def test_load_with_faults_replica_kill_and_store_restart(
         f"{run.upstream_errors} is_error from faults, {run.rejected} invalid rejected, {run.killed} cut by the "
         f"SIGKILL, {run.degraded} degraded during the store outage, {len(run.failures)} other errors, "
         f"{run.hangs} hangs; {turns} turns in {len(run.saved)} conversations saved, {len(lost)} lost; "
-        f"errors seen by the calls cut by the SIGKILL: {dict(run.kill_errors)}"
+        f"errors seen by the calls cut by the SIGKILL: {dict(run.kill_errors)}; "
+        f"kill at +{(run.kill_at or 0) - run.t0:.1f}s, store down +{(run.down_at or 0) - run.t0:.1f}s "
+        f"to +{(run.up_at or 0) - run.t0:.1f}s, last store error {run.recovery:.1f}s after the restart"
     )
-    assert run.failures == [], f"{len(run.failures)} bad calls:\n" + "\n".join(run.failures[:15])
+    logs = "".join(p.read_text(errors="replace")[-1500:] for p in store.root.glob("*.log"))
+    assert run.failures == [], f"{len(run.failures)} bad calls:\n" + "\n".join(run.failures[:15]) + "\n" + logs
     assert run.hangs == 0 and lost == [], lost[:10]
     assert run.calls == total
     upstream = len(fake.state.requests_to("/v3/"))
