@@ -29,6 +29,7 @@ pytestmark = pytest.mark.anyio
 
 CHAT_PATH = "/v3/compat/chat/completions"
 SHARED_TOKEN = "shared-team-token-4d1c9e"
+PANEL = [CHAT_MODEL, "openai/gpt-5-mini"]
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +130,12 @@ async def test_named_tokens_keep_conversations_apart_and_name_the_caller(
     log = ReplicaLog()
     async with through(nginx.url, team["alice"], "auto", log) as alice:
         mine = data_of(await alice.call_tool("chat", {"model": CHAT_MODEL, "prompt": "alice's secret plan"}))
+        panel = data_of(await alice.call_tool("roundtable", {"input": "which queue?", "models": PANEL}))
     upstream = fake.state.last_request(CHAT_PATH)
     assert upstream.headers["x-opper-name"] == "opper-mcp/chat@alice"  # Opper records it as the trace name
     assert fake.state.get_trace(mine["trace_id"])["name"] == "opper-mcp/chat@alice"
+    assert fake.state.last_request("/v3/roundtable").headers["x-opper-name"] == "opper-mcp/roundtable@alice"
+    assert fake.state.get_trace(panel["trace_id"])["name"] == "opper-mcp/roundtable@alice"
     for mode in MODES:  # bob, on every replica in turn, cannot continue alice's conversation
         async with through(nginx.url, team["bob"], mode, log) as bob:
             for _ in range(3):

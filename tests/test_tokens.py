@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
+from mcp import Client
+from pydantic import SecretStr
 
 from opper_mcp import tokens
+from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.settings import Settings
+from tests.fake_opper import TEST_KEY
 from tests.transport_support import clean_environ, run_server_once
 
 
@@ -117,3 +122,20 @@ def test_replica_name_defaults_to_host_and_port() -> None:
     assert Settings(replica_name="r1").replica == "r1"
     with pytest.raises(ValueError):
         Settings(replica_name="has space")
+
+
+@pytest.mark.anyio
+async def test_each_tool_call_logs_one_line_with_the_caller(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without named tokens the caller is the key's fingerprint: the log says who, never the key."""
+    with caplog.at_level(logging.INFO, logger="opper_mcp.tools"):
+        await client.call_tool("grep_spec", {"pattern": "trace_uuid"})
+        missing = await client.call_tool("get_trace", {"trace_id": "0b1e7f0c-5a9e-4d2b-9f1e-000000000000"})
+    assert missing.is_error
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tool=")]
+    fingerprint = OpperClient(ClientConfig("http://x"), SecretStr(TEST_KEY)).key_fingerprint
+    assert len(lines) == 2, lines
+    assert re.fullmatch(rf"tool=grep_spec caller={fingerprint} duration_ms=\d+ outcome=ok", lines[0])
+    assert re.fullmatch(rf"tool=get_trace caller={fingerprint} duration_ms=\d+ outcome=error", lines[1])
+    assert TEST_KEY not in caplog.text
