@@ -240,7 +240,12 @@ def serve(settings: Settings) -> int:
         where += f", replica {settings.replica}"
         if settings.tokens_file is not None:
             where += f", named tokens from {settings.tokens_file}"
-    sys.stderr.write(f"opper-mcp {__version__}: {where}, base {settings.base_url}, {key}, {count} tools\n")
+    store = ""
+    if settings.store_url:
+        from opper_mcp.store import redact_url
+
+        store = f", store {redact_url(settings.store_url)}"
+    sys.stderr.write(f"opper-mcp {__version__}: {where}, base {settings.base_url}, {key}, {count} tools{store}\n")
     sys.stderr.flush()
     try:
         if settings.transport == "stdio":

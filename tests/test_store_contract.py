@@ -288,6 +288,26 @@ async def test_size_bound_drops_the_oldest_turns(backend: Backend) -> None:
     assert (await store.load(cid, ALICE))[-1] == big
 
 
+async def test_replicas_starting_at_once_on_an_empty_postgres_database(postgres_url: str) -> None:
+    """Schema creation under an advisory lock: N stores' first calls at once all succeed."""
+    stores = [open_store(postgres_url, Path("/nonexistent")) for _ in range(6)]
+    ids: list[str] = []
+
+    async def first_call(store: ConversationStore, n: int) -> None:
+        cid = await store.create(ALICE, "m", f"replica {n}")
+        await store.append(cid, ALICE, [turn("user", f"replica {n}")])
+        ids.append(cid)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for n, store in enumerate(stores):
+                tg.start_soon(first_call, store, n)
+        assert {c.id for c in await stores[0].list(ALICE, 10)} == set(ids) and len(ids) == 6
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
 # ---- outages -------------------------------------------------------------------------------
 
 SERVERS = ("redis", "postgres")

@@ -126,13 +126,41 @@ class PostgresConversationStore:
         return self._pool
 
     async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        for attempt in (1, 2):
+            try:
+                pool = await self._conn_pool()
+                async with pool.connection() as conn:
+                    return await fn(conn)
+            except PoolTimeout as exc:
+                # The pool only says it waited; one direct attempt says why (refused, auth, unknown host…).
+                failure = await self._probe()
+                if failure is not None or attempt == 2 or not self._pool_is_starved():
+                    raise self._unavailable(failure or exc) from exc
+                # The server is back but the pool, having lost every connection, is still backing off
+                # between reconnection attempts: start a fresh pool rather than wait for it.
+                await self.aclose()
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+                raise self._unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _pool_is_starved(self) -> bool:
+        """No connection to hand out, yet not because all of them are busy: it is reconnecting."""
+        if self._pool is None:
+            return True
+        stats = self._pool.get_stats()
+        return stats.get("pool_available", 0) == 0 and stats.get("pool_size", 0) < self._pool.max_size
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        detail = scrub(" ".join(str(exc).split()) or type(exc).__name__, self.url)
+        return StoreUnavailable(f"{redact_url(self.url)}: {detail}")
+
+    async def _probe(self) -> BaseException | None:
         try:
-            pool = await self._conn_pool()
-            async with pool.connection() as conn:
-                return await fn(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError) as exc:
-            detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self.url)
-            raise StoreUnavailable(f"{redact_url(self.url)}: {detail}") from exc
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=max(1, int(self.timeout_s)))
+        except (psycopg.Error, OSError) as exc:
+            return exc
+        await conn.close()
+        return None
 
     async def _maybe_sweep(self, conn: psycopg.AsyncConnection[Any]) -> None:
         now = time.monotonic()
@@ -226,9 +254,14 @@ class PostgresConversationStore:
         return await self._call(run)
 
     async def ping(self) -> None:
-        await self._call(lambda conn: conn.execute("SELECT 1"))
+        """A fresh connection, not a pooled one: answers at once when the server refuses, and proves
+        that new connections (what a restarted server needs) work."""
+        failure = await self._probe()
+        if failure is not None:
+            raise self._unavailable(failure)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
+        self._schema_ready = False
         if pool is not None:
-            await pool.close()
+            await pool.close(timeout=1.0)

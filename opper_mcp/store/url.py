@@ -41,6 +41,8 @@ def redact_url(url: str) -> str:
         netloc = parts.netloc
     except ValueError:
         return "<unparseable store URL>"
+    if not passwords_of(url) and "@" not in netloc:
+        return url
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         user, sep, _ = userinfo.partition(":")

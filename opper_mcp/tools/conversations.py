@@ -32,7 +32,7 @@ class ConversationsResult(BaseModel):
 
 
 def unavailable(exc: StoreUnavailable) -> ToolError:
-    return ToolError(f"conversation store unavailable: {exc}, retry")
+    return ToolError(f"conversation store unavailable: {str(exc).rstrip('. ')}, retry")
 
 
 async def conversations(
