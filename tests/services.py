@@ -167,13 +167,18 @@ class PostgresService:
         )
         pwfile.unlink()
 
-    def url(self, dbname: str = "postgres") -> str:
+    @property
+    def url(self) -> str:
+        """The cluster's `postgres` database (see `url_for` and `create_database` for a private one)."""
+        return self.url_for("postgres")
+
+    def url_for(self, dbname: str) -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{dbname}"
 
     def connect(self, dbname: str = "postgres") -> Any:
         import psycopg
 
-        return psycopg.connect(self.url(dbname), autocommit=True, connect_timeout=3)
+        return psycopg.connect(self.url_for(dbname), autocommit=True, connect_timeout=3)
 
     def start(self) -> None:
         log = self.root / "postgres.log"
@@ -253,4 +258,4 @@ def postgres_url(postgres_service: PostgresService) -> str:
     """A fresh database in the session's PostgreSQL, running."""
     if postgres_service.proc is None or postgres_service.proc.poll() is not None:
         postgres_service.start()
-    return postgres_service.url(postgres_service.create_database())
+    return postgres_service.url_for(postgres_service.create_database())

@@ -281,6 +281,7 @@ TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStr
         "choices": st.lists(any_text, min_size=2, max_size=20), "instructions": strings, "summary_model": models,
         "output_schema": schemas, "timeout_ms": st.integers(1_000, 300_000),
     }),
+    "conversations": ({}, {"delete": st.one_of(conversation_ids, any_text), "limit": st.integers(1, 100)}),
     "web_search": ({"query": strings}, {"max_results": st.integers(1, 20)}),
     "web_fetch": ({"url": st.one_of(
         st.sampled_from(["https://example.com/a", "https://example.com/long", "http://x.invalid/", "HTTPS://EXAMPLE.COM"]),

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import anyio
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from opper_mcp.store.base import (
     Bounds,
@@ -106,6 +107,7 @@ class PostgresConversationStore:
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._schema_ready = False
         self._last_sweep = 0.0
+        self._opening = anyio.Lock()  # one pool, one schema check, however many first calls arrive at once
 
     def _make_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         return AsyncConnectionPool(
@@ -115,15 +117,19 @@ class PostgresConversationStore:
         )
 
     async def _conn_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-        if self._pool is None:
-            self._pool = self._make_pool()
-            await self._pool.open(wait=False)
-        if not self._schema_ready:
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                await conn.execute(SCHEMA)
-            self._schema_ready = True
-        return self._pool
+        if self._pool is not None and self._schema_ready:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                pool = self._make_pool()
+                await pool.open(wait=False)
+                self._pool = pool
+            if not self._schema_ready:
+                async with self._pool.connection() as conn, conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    await conn.execute(SCHEMA)
+                self._schema_ready = True
+            return self._pool
 
     async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         for attempt in (1, 2):
@@ -139,7 +145,10 @@ class PostgresConversationStore:
                 # The server is back but the pool, having lost every connection, is still backing off
                 # between reconnection attempts: start a fresh pool rather than wait for it.
                 await self.aclose()
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+            except PoolClosed as exc:  # another call replaced the pool under this one: use the new one
+                if attempt == 2:
+                    raise self._unavailable(exc) from exc
+            except (psycopg.Error, OSError) as exc:
                 raise self._unavailable(exc) from exc
         raise AssertionError("unreachable")
 

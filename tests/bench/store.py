@@ -88,7 +88,7 @@ async def main(n: int) -> None:
         stores = {
             "sqlite": open_store(f"sqlite://{tmp / 'bench.sqlite3'}", tmp, roomy),
             "redis": open_store(redis.url, tmp, roomy),
-            "postgres": open_store(postgres.url(postgres.create_database()), tmp, roomy),
+            "postgres": open_store(postgres.url_for(postgres.create_database()), tmp, roomy),
         }
         rows = ["| backend | operation | p50 ms | p99 ms |", "|---|---|---|---|"]
         for name, store in stores.items():
