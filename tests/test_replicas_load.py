@@ -191,7 +191,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
         pytest.skip(str(exc))
     service.start()
     try:
-        service.store_url = service.url if request.param == "redis" else service.url(service.create_database())
+        service.store_url = service.url if request.param == "redis" else service.url_for(service.create_database())
         yield service
     finally:
         service.close()
