@@ -385,6 +385,27 @@ async def test_unreachable_at_start_then_comes_up(server_backend: Backend) -> No
     assert await store.load(cid, ALICE) == [turn("user", "hi")]
 
 
+async def test_acknowledged_turns_survive_a_killed_server(server_backend: Backend) -> None:
+    """SIGKILL, not a clean stop: what an append acknowledged is there after the restart."""
+    service = server_backend.service
+    assert service is not None
+    store = server_backend.store()
+    cid = await store.create(ALICE, "m", "crash")
+    written = [turn("user", f"turn {n}") for n in range(50)]
+    for message in written:
+        await store.append(cid, ALICE, [message])
+    service.kill()
+    service.start()
+    with anyio.fail_after(30):
+        while True:
+            try:
+                loaded = await store.load(cid, ALICE)
+                break
+            except StoreUnavailable:
+                await anyio.sleep(0.2)
+    assert loaded == written
+
+
 def test_stored_turns_are_plain_json(tmp_path: Path) -> None:
     """SQLite keeps the whole thread as one JSON list in a plain table (readable without opper-mcp)."""
     from opper_mcp.store.sqlite import SQLiteConversationStore

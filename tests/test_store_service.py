@@ -281,3 +281,30 @@ async def test_health_pings_fast_and_caches_for_a_second(redis_service: RedisSer
     finally:
         wait_up(redis_service)
         await store.aclose()
+
+
+async def test_a_turn_that_cannot_be_saved_keeps_the_thread_and_says_so(
+    redis_service: RedisService, redis_url: str
+) -> None:
+    """The store fails after the answer came: the caller keeps the id (its earlier turns are safe) and a note."""
+    from opper_mcp.store import open_store
+    from opper_mcp.tools.threads import save_turns
+
+    store = open_store(redis_url, Path("/nonexistent"))
+    exchange = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    try:
+        cid, note = await save_turns(store, "owner", None, "m", "", exchange)
+        assert cid is not None and note is None
+        redis_service.stop()
+        same, lost = await save_turns(store, "owner", cid, "m", "", exchange)
+        assert same == cid and lost is not None and "could not be saved" in lost and "earlier turns" in lost
+        none, failed = await save_turns(store, "owner", None, "m", "", exchange)
+        assert none is None and failed is not None and "no conversation_id" in failed
+        assert redis_service.password not in lost + failed
+        redis_service.start()
+        assert await store.load(cid, "owner") == exchange
+        gone, deleted = await save_turns(store, "someone else", cid, "m", "", exchange)
+        assert gone is None and deleted is not None and "not saved" in deleted
+    finally:
+        wait_up(redis_service)
+        await store.aclose()

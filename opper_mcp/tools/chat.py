@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
-from opper_mcp.store import ConversationStore, Message, StoreUnavailable, UnknownConversation
+from opper_mcp.store import Message, StoreUnavailable, UnknownConversation
 from opper_mcp.tools.catalog import close_matches
-from opper_mcp.tools.conversations import unavailable
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, opper_for, owner_of, trace_name
+from opper_mcp.tools.threads import save_turns, unavailable
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
@@ -211,43 +211,6 @@ def new_turns(prompt: str, messages: list[ChatMessage] | None) -> list[Message]:
     return new
 
 
-def first_prompt(turns: list[Message]) -> str:
-    """What a conversation listing shows: the first user message's text."""
-    for turn in turns:
-        if turn.get("role") == "user":
-            content = turn.get("content")
-            if isinstance(content, list):
-                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return str(content or "")
-    return ""
-
-
-async def save_turns(
-    store: ConversationStore, owner: str, conversation_id: str | None, model: str, system: str, turns: list[Message]
-) -> tuple[str | None, str | None]:
-    """Record one exchange; returns the id to hand back (None: nothing to continue) and a note when not saved.
-
-    A store outage must not cost the caller an answer it has already paid for: chat answers and says so.
-    """
-    try:
-        if conversation_id is None:
-            conversation_id = await store.create(owner, model, first_prompt(turns))
-            try:
-                await store.append(conversation_id, owner, turns, system=system or None)
-            except UnknownConversation:  # deleted between the two calls
-                return None, "this conversation was deleted at once and could not be saved"
-            return conversation_id, None
-        await store.append(conversation_id, owner, turns, system=system or None)
-    except StoreUnavailable as exc:
-        if conversation_id is None:
-            return None, f"the conversation could not be saved (store unavailable: {exc}); no conversation_id"
-        return conversation_id, (f"this turn could not be saved (store unavailable: {exc}); the conversation "
-                                 "keeps its earlier turns")
-    except UnknownConversation:
-        return None, "the conversation was deleted or expired meanwhile: this turn was not saved"
-    return conversation_id, None
-
-
 def build_messages(
     history: list[Message], system: str, prompt: str, messages: list[ChatMessage] | None
 ) -> list[Message]:
@@ -314,7 +277,7 @@ async def chat(
             history = await store.load(conversation_id, owner)
         except UnknownConversation:
             raise ToolError(
-                f"unknown conversation_id {conversation_id!r} (expired, or kept in another cache dir); "
+                f"unknown conversation_id {conversation_id!r} (expired, deleted, or kept in another store); "
                 "omit it to start a new conversation"
             ) from None
         except StoreUnavailable as exc:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from opper_mcp.store import StoreUnavailable
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, owner_of
+from opper_mcp.tools.threads import unavailable
 
 
 class Conversation(BaseModel):
@@ -29,10 +30,6 @@ class Conversation(BaseModel):
 class ConversationsResult(BaseModel):
     conversations: list[Conversation] | None = None
     deleted: str | None = None
-
-
-def unavailable(exc: StoreUnavailable) -> ToolError:
-    return ToolError(f"conversation store unavailable: {str(exc).rstrip('. ')}, retry")
 
 
 async def conversations(
