@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--auth", dest="auth_mode", choices=["none", "token", "passthrough"],
                       help="inbound auth: none (loopback only), token (static bearer OPPER_MCP_HTTP_TOKEN) or "
                       "passthrough (each caller's bearer is its own Opper key) [OPPER_MCP_AUTH]")
+    http.add_argument("--tokens-file", type=Path, help="with --auth token: one named token per person, as "
+                      "hashes (make with `opper-mcp token add`), re-read when it changes [OPPER_MCP_TOKENS_FILE]")
+    http.add_argument("--replica-name", help="this replica's name in /healthz and the X-Opper-MCP-Replica "
+                      "response header (default host:port) [OPPER_MCP_REPLICA]")
     http.add_argument("--stateless", action="store_true", default=None,
                       help="no MCP sessions for 2025-11-25 clients either, so any replica can answer any "
                       "request behind a load balancer (env: 1 or true) [OPPER_MCP_STATELESS]")
@@ -103,8 +107,8 @@ def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -
     environ = dict(os.environ) if env is None else env
     values = env_defaults(environ)
     for field in ("transport", "base_url", "timeout_s", "max_retries", "cache_dir", "log_level", "host", "port",
-                  "auth_mode", "max_body_bytes", "stateless", "store", "allow_paths", "context_max_file_bytes",
-                  "context_max_total_bytes"):
+                  "auth_mode", "max_body_bytes", "stateless", "tokens_file", "replica_name", "store", "allow_paths",
+                  "context_max_file_bytes", "context_max_total_bytes"):
         value = getattr(args, field, None)
         if value is not None:
             values[field] = value
@@ -189,7 +193,40 @@ def config_main(argv: Sequence[str]) -> int:
     return 0
 
 
-SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"doctor": doctor_main, "config": config_main}
+def token_main(argv: Sequence[str]) -> int:
+    import os
+
+    from opper_mcp import tokens
+
+    parser = argparse.ArgumentParser(
+        prog="opper-mcp token",
+        description="Add or remove a person's bearer token in a tokens file (only its SHA-256 hash is stored). "
+        "Running servers pick the change up at their next request.",
+    )
+    parser.add_argument("action", choices=["add", "remove"])
+    parser.add_argument("name", help=f"the person's name ({tokens.NAME_RULE})")
+    parser.add_argument("--tokens-file", type=Path, help="the file (default: OPPER_MCP_TOKENS_FILE)")
+    args = parser.parse_args(argv)
+    path = args.tokens_file or (Path(os.environ["OPPER_MCP_TOKENS_FILE"])
+                                if os.environ.get("OPPER_MCP_TOKENS_FILE", "").strip() else None)
+    if path is None:
+        return _fail("token: give --tokens-file or set OPPER_MCP_TOKENS_FILE")
+    try:
+        if args.action == "add":
+            token = tokens.add(path, args.name)
+            sys.stderr.write(f"added {args.name!r} to {path}; the token below is shown only once:\n")
+            sys.stdout.write(token + "\n")
+        else:
+            tokens.remove(path, args.name)
+            sys.stderr.write(f"removed {args.name!r} from {path}; its token is refused from the next request\n")
+    except tokens.TokensFileError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "doctor": doctor_main, "config": config_main, "token": token_main,
+}
 
 
 def serve(settings: Settings) -> int:
@@ -207,6 +244,10 @@ def serve(settings: Settings) -> int:
     if settings.auth_mode == "passthrough":
         key = "callers' own keys (pass-through)"
     count = len(enabled_tools(settings))
+    if settings.transport == "http":
+        where += f", replica {settings.replica}"
+        if settings.tokens_file is not None:
+            where += f", named tokens from {settings.tokens_file}"
     store = ""
     if settings.store_url:
         from opper_mcp.store import redact_url

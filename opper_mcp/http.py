@@ -15,16 +15,18 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opper_mcp import __version__
 from opper_mcp.settings import Settings, is_loopback
 from opper_mcp.store import ConversationStore
 from opper_mcp.store.health import StoreHealth
+from opper_mcp.tokens import tokens_file
 
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+REPLICA_HEADER = "X-Opper-MCP-Replica"
 CORS_REQUEST_HEADERS = (
     "Authorization", "Content-Type", "Accept", "Last-Event-ID",
     "Mcp-Method", "Mcp-Name", "Mcp-Protocol-Version", "Mcp-Session-Id",
@@ -80,11 +82,38 @@ class Guard:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return _unauthorized("missing bearer token", "invalid_request")
-        if mode == "token":
-            expected = self.settings.http_token.get_secret_value() if self.settings.http_token else ""
-            if not hmac.compare_digest(token.encode(), expected.encode()):
-                return _unauthorized("invalid bearer token", "invalid_token")
+        if mode == "token" and not self._known_token(token):
+            return _unauthorized("invalid bearer token", "invalid_token")
         return None
+
+    def _known_token(self, token: str) -> bool:
+        """A named token from the tokens file (re-read when it changes), or the one shared token."""
+        settings = self.settings
+        if settings.tokens_file is not None and tokens_file(settings.tokens_file).who(token) is not None:
+            return True
+        if settings.http_token is None:
+            return False
+        return hmac.compare_digest(token.encode(), settings.http_token.get_secret_value().encode())
+
+
+class ReplicaHeader:
+    """Names the answering replica on every response, so operators and tests see it through a load balancer."""
+
+    def __init__(self, app: ASGIApp, replica: str) -> None:
+        self.app = app
+        self.header = (REPLICA_HEADER.lower().encode(), replica.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_named)
 
 
 def _unauthorized(message: str, error: str) -> Response:
@@ -109,7 +138,8 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
 
     async def healthz(_: Request) -> Response:
         # 200 while the store is down: every replica would fail alike, and tools that need no store still work.
-        body: dict[str, Any] = {"status": "ok", "version": __version__, "tools": len(settings.tools)}
+        body: dict[str, Any] = {"status": "ok", "version": __version__, "tools": len(settings.tools),
+                                "replica": settings.replica}
         if health is not None:
             body["store"] = await health.state()
             if not body["store"]["ok"]:
@@ -134,8 +164,9 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
             allow_origins=list(settings.allowed_origins),
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=list(CORS_REQUEST_HEADERS),
-            expose_headers=["Mcp-Session-Id"],
+            expose_headers=["Mcp-Session-Id", REPLICA_HEADER],
         )
+    app.add_middleware(ReplicaHeader, replica=settings.replica)  # outermost: refusals carry it too
     return app
 
 

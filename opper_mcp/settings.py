@@ -73,6 +73,8 @@ class Settings(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     auth_mode: AuthMode = "none"
     http_token: SecretStr | None = None
+    tokens_file: Path | None = None
+    replica_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     stateless: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
@@ -135,6 +137,15 @@ class Settings(BaseModel):
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or default_cache_dir()
 
+    @property
+    def replica(self) -> str:
+        """This process's name among replicas: what operators see in /healthz and the response header."""
+        if self.replica_name:
+            return self.replica_name
+        import socket
+
+        return f"{socket.gethostname()}:{self.port}"
+
     def secrets(self) -> list[str]:
         """Strings that must never appear in output or logs."""
         from opper_mcp.store.url import passwords_of
@@ -149,8 +160,18 @@ class Settings(BaseModel):
                 f"refusing to bind {self.host}: a non-loopback address needs --allowed-hosts "
                 "(the Host names clients use), or DNS-rebinding protection would be off"
             )
-        if self.auth_mode == "token" and self.http_token is None:
-            raise ValueError("--auth token needs OPPER_MCP_HTTP_TOKEN (the bearer token clients must send)")
+        if self.tokens_file is not None and self.auth_mode != "token":
+            raise ValueError("--tokens-file needs --auth token (named tokens are bearer tokens)")
+        if self.auth_mode == "token" and self.http_token is None and self.tokens_file is None:
+            raise ValueError(
+                "--auth token needs OPPER_MCP_HTTP_TOKEN (one shared bearer token) or --tokens-file "
+                "(one named token per person)"
+            )
+        if self.tokens_file is not None and not self.tokens_file.is_file():
+            raise ValueError(
+                f"tokens file {self.tokens_file} does not exist: create it with "
+                f"`opper-mcp token add NAME --tokens-file {self.tokens_file}`"
+            )
         if self.auth_mode == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to serve {self.host} without inbound auth: use --auth token or --auth passthrough"
@@ -185,6 +206,8 @@ def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
         "OPPER_MCP_MAX_BODY_BYTES": "max_body_bytes",
         "OPPER_MCP_TRANSPORT": "transport",
         "OPPER_MCP_STATELESS": "stateless",
+        "OPPER_MCP_TOKENS_FILE": "tokens_file",
+        "OPPER_MCP_REPLICA": "replica_name",
         "OPPER_MCP_STORE": "store",
         "OPPER_MCP_ALLOW_PATHS": "allow_paths",
         "OPPER_MCP_CONTEXT_MAX_FILE_BYTES": "context_max_file_bytes",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from opper_mcp.opper.errors import OpperError
+from opper_mcp.tools.state import caller
 
 log = logging.getLogger("opper_mcp.tools")
 
@@ -28,23 +31,50 @@ def guarded(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.monotonic()
+        outcome = "cancelled"
         try:
-            return await fn(*args, **kwargs)
+            result = await _call(fn, *args, **kwargs)
+            outcome = "ok"
+            return result
         except ToolError:
+            outcome = "error"
             raise
-        except OpperError as exc:
-            raise ToolError(str(exc)) from exc
-        except ValidationError as exc:
-            log.warning("%s: unexpected response shape: %s", fn.__name__, exc)
-            raise ToolError(
-                f"Opper sent a response opper-mcp could not read ({exc.error_count()} problem(s), "
-                f"first: {exc.errors()[0]['msg']}); retry, and report it if it persists"
-            ) from exc
-        except Exception as exc:
-            log.exception("%s failed unexpectedly", fn.__name__)
-            raise ToolError(
-                f"internal error in {fn.__name__}: {type(exc).__name__}: {exc} "
-                "(a bug in opper-mcp; the server is still running, other calls work)"
-            ) from exc
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                log.info("tool=%s caller=%s duration_ms=%d outcome=%s", fn.__name__, _who(args, kwargs),
+                         (time.monotonic() - started) * 1000, outcome)
 
     return wrapper
+
+
+def _who(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
+    """The caller's name or key fingerprint for the log line; never fails the call."""
+    ctx = kwargs.get("ctx", args[0] if args else None)
+    if not isinstance(ctx, Context):
+        return "-"
+    try:
+        return caller(ctx).label
+    except Exception:  # e.g. pass-through without a bearer; the tool reports that itself
+        return "-"
+
+
+async def _call(fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+    try:
+        return await fn(*args, **kwargs)
+    except ToolError:
+        raise
+    except OpperError as exc:
+        raise ToolError(str(exc)) from exc
+    except ValidationError as exc:
+        log.warning("%s: unexpected response shape: %s", fn.__name__, exc)
+        raise ToolError(
+            f"Opper sent a response opper-mcp could not read ({exc.error_count()} problem(s), "
+            f"first: {exc.errors()[0]['msg']}); retry, and report it if it persists"
+        ) from exc
+    except Exception as exc:
+        log.exception("%s failed unexpectedly", fn.__name__)
+        raise ToolError(
+            f"internal error in {fn.__name__}: {type(exc).__name__}: {exc} "
+            "(a bug in opper-mcp; the server is still running, other calls work)"
+        ) from exc

@@ -22,7 +22,7 @@ from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.tools.chat import DIFF_DOC, DRY_RUN_DOC, FILES_DOC, MAX_COST_DOC
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, opper_for
+from opper_mcp.tools.state import ToolContext, caller, opper_for, trace_name
 
 if TYPE_CHECKING:
     from opper_mcp.context.budget import Call, CostEstimate
@@ -204,7 +204,9 @@ async def roundtable(
     acc = RoundtableAccumulator([p.name for p in panel])
     progress = Progress(ctx.report_progress)
     progress.total = float(len(panel))
-    async with progress.heartbeat(), opper_for(ctx).stream(ROUNDTABLE_PATH, body) as stream:
+    # A named caller's trace carries its name; otherwise Opper's default trace name stays.
+    headers = {"X-Opper-Name": trace_name(ctx, "opper-mcp/roundtable")} if caller(ctx).name else None
+    async with progress.heartbeat(), opper_for(ctx).stream(ROUNDTABLE_PATH, body, headers=headers) as stream:
         await progress.update(f"asked {len(panel)} models", step=0, force=True)
         async for event in stream.events():
             message = acc.feed(event)

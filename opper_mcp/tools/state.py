@@ -41,6 +41,49 @@ def app_state(ctx: ToolContext) -> AppState:
     return ctx.request_context.lifespan_context
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: `owner` owns the conversations it creates, `name` is a named token's name."""
+
+    owner: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What logs and traces show: the person's name, else the key's fingerprint (never a secret)."""
+        return self.name or self.owner
+
+
+def _bearer(ctx: ToolContext) -> str:
+    scheme, _, token = ((ctx.headers or {}).get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def caller(ctx: ToolContext) -> Caller:
+    """The owner of what this call creates.
+
+    With a tokens file, each person's token names them, so each owns (and lists) only their own
+    conversations. Otherwise the owner is the Opper key's fingerprint: the caller's own key in
+    pass-through mode, the process key with one shared token — which everyone then shares.
+    """
+    settings = app_state(ctx).settings
+    if settings.tokens_file is not None:
+        from opper_mcp.tokens import tokens_file
+
+        token = _bearer(ctx)
+        name = tokens_file(settings.tokens_file).who(token) if token else None
+        if name is not None:
+            return Caller(owner=f"name:{name}", name=name)  # the prefix keeps names apart from fingerprints
+    return Caller(owner=opper_for(ctx).key_fingerprint)
+
+
+def trace_name(ctx: ToolContext, name: str) -> str:
+    """The trace name sent upstream (X-Opper-Name): Opper records it on the trace, so a named caller's
+    spend shows under its name in traces and usage."""
+    who = caller(ctx).name
+    return f"{name}@{who}" if who else name
+
+
 def opper_for(ctx: ToolContext) -> OpperClient:
     """The client for this call: the caller's own key in pass-through mode, else the process key.
 
@@ -58,5 +101,5 @@ def opper_for(ctx: ToolContext) -> OpperClient:
 
 
 def owner_of(ctx: ToolContext) -> str:
-    """Who owns the conversations this call creates and sees: a one-way fingerprint of the caller's key."""
-    return opper_for(ctx).key_fingerprint
+    """Who owns the conversations this call creates and sees (see `caller`)."""
+    return caller(ctx).owner
