@@ -73,20 +73,19 @@ def to_row(model: ModelInfo, include: Sequence[str]) -> ModelRow:
 
 async def list_models(
     ctx: ToolContext,
-    query: Annotated[str, Field(description="Words to find in id, name or description", max_length=200)] = "",
-    type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = "",
-    provider: Annotated[str, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = "",
+    query: Annotated[str, Field(description="Search words", max_length=200)] = "",
+    type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank...", max_length=40)] = "",
+    provider: Annotated[str, Field(description="e.g. openai, anthropic", max_length=60)] = "",
     capability: Annotated[
-        list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10), CommaList
+        list[str] | None, Field(description="All required, e.g. vision, tools", max_length=10), CommaList
     ] = None,
     include: Annotated[
-        list[Include] | None, Field(description="Extra blocks per row; route and policy need a key"), CommaList
+        list[Include] | None, Field(description="Per-row extras; route, policy need a key"), CommaList
     ] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
     offset: Annotated[int, Field(ge=0)] = 0,
 ) -> Annotated[CallToolResult, ModelList]:
-    """List Opper's models (live catalogue, cached 10 min). Compact rows: id, type, context window,
-    capabilities, USD per 1M tokens. Use `include` for more per row."""
+    """Opper's models with type, context, capabilities, price."""
     state = app_state(ctx)
     blocks = list(dict.fromkeys(include or []))
     catalogue = await state.catalog.models(opper_for(ctx), blocks)
