@@ -87,28 +87,37 @@ async def list_models(
 ) -> Annotated[CallToolResult, ModelList]:
     """Opper's models with type, context, capabilities, price."""
     state = app_state(ctx)
-    blocks = list(dict.fromkeys(include or []))
+    blocks = tuple(dict.fromkeys(include or []))
     catalogue = await state.catalog.models(opper_for(ctx), blocks)
+    rows = state.catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
     found = [
-        m
-        for m in catalogue
+        i
+        for i, m in enumerate(catalogue)
         if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
     ]
-    result = ModelList(total=len(found), offset=offset, models=[to_row(m, blocks) for m in found[offset:][:limit]])
+    result: dict[str, Any] = {"total": len(found), "offset": offset,
+                              "models": [rows[i] for i in found[offset:][:limit]]}
     if not found:
-        result.note = "no model matches these filters; try fewer filters or a shorter query"
+        result["note"] = "no model matches these filters; try fewer filters or a shorter query"
 
     def set_next() -> None:
-        end = offset + len(result.models)
-        result.next_offset = end if end < len(found) else None
+        end = offset + len(result["models"])
+        result.pop("next_offset", None)
+        if end < len(found):
+            result["next_offset"] = end
 
     def shrink() -> bool:
-        if len(result.models) <= 1:
+        if len(result["models"]) <= 1:
             return False
-        result.models = result.models[: -max(1, len(result.models) // 10)]
-        result.note = f"cut at {len(result.models)} rows to fit the output budget; page on with next_offset"
+        result["models"] = result["models"][: -max(1, len(result["models"]) // 10)]
+        result["note"] = f"cut at {len(result['models'])} rows to fit the output budget; page on with next_offset"
         set_next()
         return True
 
     set_next()
     return respond(result, shrink)
+
+
+def row_data(model: ModelInfo, include: Sequence[str]) -> dict[str, Any]:
+    """One row as `ModelList` serialises it; built once per catalogue snapshot (see ModelCatalog.derived)."""
+    return to_row(model, include).model_dump(mode="json", exclude_none=True)

@@ -1,4 +1,8 @@
-"""The SDK's floor: a one-tool MCPServer, started the same way as opper-mcp."""
+"""The SDK's floor: a one-tool MCPServer, started the same way as opper-mcp.
+
+`echo` pads its answer to `size` characters, so the floor can carry a result as long as the tool
+it is compared with (the SDK's cost grows with the size of what it serializes).
+"""
 
 import sys
 
@@ -8,9 +12,9 @@ mcp = MCPServer("minimal")
 
 
 @mcp.tool()
-async def echo(text: str) -> str:
-    """Echo the text back."""
-    return text
+async def echo(text: str, size: int = 0) -> str:
+    """Echo the text back, padded to `size` characters."""
+    return text.ljust(size, "x")
 
 
 if __name__ == "__main__":
