@@ -90,11 +90,14 @@ async def list_models(
     blocks = tuple(dict.fromkeys(include or []))
     catalogue = await state.catalog.models(opper_for(ctx), blocks)
     rows = state.catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
-    found = [
-        i
-        for i, m in enumerate(catalogue)
-        if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
-    ]
+    if query or type or provider or capability:
+        found = [
+            i
+            for i, m in enumerate(catalogue)
+            if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
+        ]
+    else:
+        found = list(range(len(catalogue)))  # no filter: every row, without a call per model
     result: dict[str, Any] = {"total": len(found), "offset": offset,
                               "models": [rows[i] for i in found[offset:][:limit]]}
     if not found:
