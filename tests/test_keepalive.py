@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from pydantic import SecretStr
 
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from tests.fake_opper import TEST_KEY, FakeOpperServer
@@ -24,8 +25,6 @@ BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hello there"}]
 
 @pytest.fixture
 async def opper(fake_opper: FakeOpperServer) -> AsyncIterator[OpperClient]:
-    from pydantic import SecretStr
-
     client = OpperClient(ClientConfig(base_url=fake_opper.url, timeout_s=5.0), SecretStr(TEST_KEY))
     try:
         yield client
