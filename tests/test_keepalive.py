@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -92,3 +93,21 @@ async def test_cancel_still_closes_the_upstream_at_once(fake_opper: FakeOpperSer
         fake_opper.state.chunk_delay = 0
         data_of(await client.call_tool("list_traces", {"limit": 1}))
     assert fake_opper.connections_opened == 2  # the cancelled stream's connection was not put back
+
+
+@pytest.mark.parametrize("ending", ["separate", "same"])
+async def test_emulator_ends_streams_both_ways(fake_opper: FakeOpperServer, ending: str) -> None:
+    """`separate`: the end of the chunked body comes in its own write, a moment after `[DONE]`."""
+    fake_opper.state.stream_end = ending
+    fake_opper.state.stream_end_delay = 0.2
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    seen_done_at = None
+    async with (httpx2.AsyncClient(base_url=fake_opper.url, headers=headers) as http,
+                http.stream("POST", CHAT, json=BODY) as response):
+        async for chunk in response.aiter_raw():
+            if b"data: [DONE]" in chunk:
+                seen_done_at = time.monotonic()
+        ended_at = time.monotonic()
+    assert seen_done_at is not None
+    gap = ended_at - seen_done_at
+    assert (gap >= 0.15) if ending == "separate" else (gap < 0.1), gap
