@@ -173,7 +173,7 @@ def doctor_main(argv: Sequence[str]) -> int:
 
 
 def config_main(argv: Sequence[str]) -> int:
-    from opper_mcp import clients
+    from opper_mcp import clients, launchers
 
     parser = argparse.ArgumentParser(
         prog="opper-mcp config",
@@ -183,13 +183,31 @@ def config_main(argv: Sequence[str]) -> int:
     parser.add_argument("--http", metavar="URL", dest="http_url",
                         help="connect to a running opper-mcp HTTP server (e.g. http://127.0.0.1:8000/mcp) "
                         "instead of starting one with uvx")
+    launcher = parser.add_mutually_exclusive_group()
+    launcher.add_argument("--from-source", nargs="?", const="", metavar="DIR", type=str,
+                          help="run a clone with `uv run --directory DIR opper-mcp` (default: this checkout); "
+                          "works before the package is published")
+    launcher.add_argument("--uvx", action="store_true",
+                          help="always `uvx opper-mcp`, even when opper-mcp is installed (by default an installed "
+                          "script, e.g. from `uv tool install opper-mcp`, is run by absolute path: faster starts)")
     parser.add_argument("--name", default=clients.DEFAULT_NAME, help="server name in the client (default opper)")
     parser.add_argument("--raw", action="store_true", help="print only the file content (to redirect into a file)")
     args = parser.parse_args(argv)
     if args.http_url is not None and not args.http_url.startswith(("http://", "https://")):
         parser.error("--http needs an http:// or https:// URL")
-    render = clients.render if args.raw else clients.setup_text
-    sys.stdout.write(render(args.client, name=args.name, http_url=args.http_url))
+    source: Path | None = None
+    if args.from_source is not None:
+        source = Path(args.from_source) if args.from_source else launchers.clone_root()
+        if source is None:
+            parser.error("--from-source: this opper-mcp is not running from a clone; pass the clone's directory")
+        if not (source / "pyproject.toml").is_file():
+            parser.error(f"--from-source: {source} has no pyproject.toml (expected an opper-mcp clone)")
+    found = launchers.choose(source=source, force_uvx=args.uvx or args.http_url is not None)
+    if args.raw:
+        sys.stdout.write(clients.render(args.client, name=args.name, http_url=args.http_url, launch=found.launch))
+    else:
+        sys.stdout.write(clients.setup_text(args.client, name=args.name, http_url=args.http_url, launch=found.launch,
+                                            why=found.why))
     return 0
 
 

@@ -56,6 +56,17 @@ SUMMARY: Final = "Opper's LLM gateway as MCP tools: 300+ models, roundtables, we
 JSON = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Launch:
+    """The command a client runs to start the server on stdio."""
+
+    command: str
+    args: tuple[str, ...] = ()
+
+
+UVX: Final = Launch("uvx", (PACKAGE,))
+
+
 # ---- the server entry, per client ----------------------------------------------------------
 
 
@@ -73,9 +84,9 @@ def _bearer(token_ref: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_ref}"}
 
 
-def _stdio(key_ref: str, *, typed: bool) -> JSON:
+def _stdio(key_ref: str, *, typed: bool, launch: Launch) -> JSON:
     entry: JSON = {"type": "stdio"} if typed else {}
-    entry.update({"command": "uvx", "args": [PACKAGE], "env": {KEY_VAR: key_ref}})
+    entry.update({"command": launch.command, "args": list(launch.args), "env": {KEY_VAR: key_ref}})
     return entry
 
 
@@ -92,10 +103,10 @@ def mcp_remote_args(url: str) -> list[str]:
     return args
 
 
-def server_entry(client: Client, http_url: str | None = None) -> JSON:
+def server_entry(client: Client, http_url: str | None = None, launch: Launch = UVX) -> JSON:
     """The inner server object (what goes under the server's name in the client's file)."""
     if http_url is None:
-        return _stdio(KEY_REFS[client], typed=client in ("claude-code", "vscode"))
+        return _stdio(KEY_REFS[client], typed=client in ("claude-code", "vscode"), launch=launch)
     if client == "claude-code":
         return {"type": "http", "url": http_url, "headers": _bearer(f"${{{TOKEN_VAR}}}")}
     if client == "cursor":
@@ -119,9 +130,9 @@ def vscode_inputs(http: bool) -> list[JSON]:
     return [{"type": "promptString", "id": VSCODE_KEY_INPUT, "description": "Opper API key", "password": True}]
 
 
-def config(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None) -> JSON:
+def config(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX) -> JSON:
     """The whole configuration file for one server."""
-    entry = server_entry(client, http_url)
+    entry = server_entry(client, http_url, launch)
     if client == "vscode":
         return {"inputs": vscode_inputs(http_url is not None), "servers": {name: entry}}
     if client == "continue":
@@ -184,38 +195,40 @@ def to_yaml(data: Mapping[str, Any]) -> str:
     return "\n".join(_yaml_lines(data, 0)) + "\n"
 
 
-def render(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None) -> str:
+def render(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX) -> str:
     """The configuration file's text, exactly as it should be saved."""
-    data = config(client, name=name, http_url=http_url)
+    data = config(client, name=name, http_url=http_url, launch=launch)
     return to_yaml(data) if client == "continue" else to_json(data)
 
 
 # ---- install links and commands --------------------------------------------------------------
 
 
-def cursor_deeplink(name: str = DEFAULT_NAME, http_url: str | None = None) -> str:
+def cursor_deeplink(name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX) -> str:
     """Cursor's one-click install link: URL-safe base64 of the inner server object."""
-    inner = json.dumps(server_entry("cursor", http_url), separators=(",", ":"))
+    inner = json.dumps(server_entry("cursor", http_url, launch), separators=(",", ":"))
     encoded = base64.urlsafe_b64encode(inner.encode()).decode()
     return f"cursor://anysphere.cursor-deeplink/mcp/install?name={quote(name, safe='')}&config={encoded}"
 
 
-def vscode_install_link(name: str = DEFAULT_NAME, http_url: str | None = None) -> str:
+def vscode_install_link(name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX) -> str:
     """VS Code's install link: the server object with its name (and password input), URL-encoded."""
-    payload = {"name": name, **server_entry("vscode", http_url), "inputs": vscode_inputs(http_url is not None)}
+    payload = {"name": name, **server_entry("vscode", http_url, launch), "inputs": vscode_inputs(http_url is not None)}
     return "vscode:mcp/install?" + quote(json.dumps(payload, separators=(",", ":")), safe="")
 
 
-def vscode_add_command(name: str = DEFAULT_NAME, http_url: str | None = None) -> str:
-    payload = {"name": name, **server_entry("vscode", http_url), "inputs": vscode_inputs(http_url is not None)}
+def vscode_add_command(name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX) -> str:
+    payload = {"name": name, **server_entry("vscode", http_url, launch), "inputs": vscode_inputs(http_url is not None)}
     return shlex.join(["code", "--add-mcp", json.dumps(payload, separators=(",", ":"))])
 
 
-def claude_mcp_add(name: str = DEFAULT_NAME, http_url: str | None = None, scope: str = "user") -> str:
+def claude_mcp_add(
+    name: str = DEFAULT_NAME, http_url: str | None = None, scope: str = "user", launch: Launch = UVX
+) -> str:
     """The `claude mcp add` line; the single quotes keep `${...}` for Claude Code to expand at launch."""
     if http_url is None:
         argv = ["claude", "mcp", "add", "--scope", scope, name, "-e", f"{KEY_VAR}=${{{KEY_VAR}}}",
-                "--", "uvx", PACKAGE]
+                "--", launch.command, *launch.args]
     else:
         argv = ["claude", "mcp", "add", "--scope", scope, "--transport", "http", name, http_url,
                 "--header", f"Authorization: Bearer ${{{TOKEN_VAR}}}"]
@@ -239,19 +252,21 @@ class Extra:
     text: str
 
 
-def extras(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None) -> list[Extra]:
+def extras(
+    client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX
+) -> list[Extra]:
     """Links, commands and notes that go with a client's configuration."""
     secret = TOKEN_VAR if http_url else KEY_VAR
     out: list[Extra] = []
     if client == "claude-code":
-        out.append(Extra("Or add it from the command line", claude_mcp_add(name, http_url)))
+        out.append(Extra("Or add it from the command line", claude_mcp_add(name, http_url, launch=launch)))
         out.append(Extra("Note", f"Claude Code expands ${{{secret}}} from its own environment; export it first."))
     elif client == "cursor":
-        out.append(Extra("One-click install link", cursor_deeplink(name, http_url)))
+        out.append(Extra("One-click install link", cursor_deeplink(name, http_url, launch)))
         out.append(Extra("Note", f"Cursor expands ${{env:{secret}}} from the environment it was started in."))
     elif client == "vscode":
-        out.append(Extra("One-click install link", vscode_install_link(name, http_url)))
-        out.append(Extra("Or from the command line", vscode_add_command(name, http_url)))
+        out.append(Extra("One-click install link", vscode_install_link(name, http_url, launch)))
+        out.append(Extra("Or from the command line", vscode_add_command(name, http_url, launch)))
         out.append(Extra("Note", "VS Code asks for the secret once (password prompt) and stores it securely."))
     elif client == "continue":
         out.append(Extra("Note", f"Continue resolves ${{{{ secrets.{secret} }}}} from your secrets or a .env file."))
@@ -264,11 +279,17 @@ def extras(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = N
     return out
 
 
-def setup_text(client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None) -> str:
-    """Human-oriented output: where the file goes, the file, then links and commands."""
+def setup_text(
+    client: Client, *, name: str = DEFAULT_NAME, http_url: str | None = None, launch: Launch = UVX, why: str = ""
+) -> str:
+    """Human-oriented output: where the file goes, the file, then links and commands (and why this launcher)."""
     where = WHERE[client].format(name=name)
-    parts = [f"# {CLIENT_TITLES[client]}: save as {where}", render(client, name=name, http_url=http_url).rstrip("\n")]
-    for extra in extras(client, name=name, http_url=http_url):
+    text = render(client, name=name, http_url=http_url, launch=launch).rstrip("\n")
+    header = f"# {CLIENT_TITLES[client]}: save as {where}"
+    if why and http_url is None:
+        header += f"\n# Launcher: {why}"
+    parts = [header, text]
+    for extra in extras(client, name=name, http_url=http_url, launch=launch):
         parts.append(f"# {extra.title}:\n{extra.text}")
     return "\n\n".join(parts) + "\n"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -14,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opper_mcp import __version__
@@ -125,8 +123,9 @@ def _unauthorized(message: str, error: str) -> Response:
 
 
 def build_http_app(server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None) -> Starlette:
+    """The SDK's own Starlette app with /healthz beside /mcp: no second app or mount to pass through."""
     security = transport_security(settings)
-    mcp_app = server.streamable_http_app(
+    app = server.streamable_http_app(  # its lifespan runs the session manager
         streamable_http_path=MCP_PATH,
         transport_security=security,
         max_request_body_size=settings.max_body_bytes,
@@ -146,15 +145,7 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
                 body["status"] = "degraded"
         return JSONResponse(body)
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with server.session_manager.run():
-            yield
-
-    app = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=mcp_app)],
-        lifespan=lifespan,
-    )
+    app.router.routes.append(Route("/healthz", healthz, methods=["GET"]))
     if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
         app.add_middleware(Guard, settings=settings, security=security)
     if settings.allowed_origins:

@@ -129,7 +129,8 @@ STATUS_CLASSES = [
 ]
 
 
-@pytest.mark.parametrize("shape", ["spec", "string", "anthropic", "errors", "detail", "text"])
+@pytest.mark.parametrize("shape", ["spec", "string", "anthropic", "errors", "detail", "text", "html", "plain", "empty",
+                                   "huge"])
 async def test_every_error_shape_maps_to_class_and_message(fake_opper: FakeOpperServer, shape: str) -> None:
     client = make_client(fake_opper.url, max_retries=0)
     try:
@@ -140,9 +141,15 @@ async def test_every_error_shape_maps_to_class_and_message(fake_opper: FakeOpper
             exc = info.value
             assert type(exc) is cls, (status, shape)
             assert exc.status == status
-            if shape == "text":  # an nginx HTML page: its text, not the markup noise, is the message
-                assert f"{status} " in exc.message and "nginx" in exc.message
-                assert len(exc.message) <= 301
+            if shape in ("text", "html"):  # a proxy's HTML page: its title, not the markup, is the message
+                assert exc.message.startswith(f"an HTML error page from a proxy: '{status} ")
+                assert "<" not in str(exc) and "nginx" not in str(exc) and "console" not in str(exc)
+                assert f"HTTP {status} ({exc.message})" in str(exc)
+            elif shape in ("plain", "huge"):
+                assert exc.message.startswith("a non-JSON body: '") and len(exc.message) <= 220
+                assert not any(ord(ch) < 32 for ch in str(exc))
+            elif shape == "empty":
+                assert exc.message == "an empty body"
             else:
                 assert exc.message == CUSTOM
             assert f"HTTP {status}" in str(exc) and exc.message in str(exc)
@@ -292,7 +299,7 @@ async def test_non_json_success_body(opper: OpperClient, fake_opper: FakeOpperSe
     with pytest.raises(OpperError) as info:
         await opper.request("GET", "/v3/traces")
     assert not isinstance(info.value, OpperAPIError)
-    assert "not JSON" in str(info.value) and "<html>oops</html>" in str(info.value)
+    assert str(info.value).startswith("Opper answered HTTP 200 with an HTML error page from a proxy: 'oops', not JSON")
 
 
 async def test_timeout_raises_opper_timeout(fake_opper: FakeOpperServer) -> None:
@@ -383,3 +390,12 @@ async def test_with_key_views_share_the_pool_but_not_the_key(opper: OpperClient,
     assert len(seen) == 1, seen  # one upstream connection served every view
     assert view.key_fingerprint != opper.key_fingerprint and anonymous.key_fingerprint == "anonymous"
     assert other not in view.key_fingerprint and TEST_KEY not in opper.key_fingerprint
+
+
+async def test_huge_error_body_is_read_only_in_part(opper: OpperClient, fake_opper: FakeOpperServer) -> None:
+    """A runaway proxy body costs a bounded read and a closed connection, not megabytes of memory."""
+    fake_opper.state.fail("/v3/traces", 500, shape="huge")
+    with pytest.raises(ServerError) as info:
+        await opper.request("GET", "/v3/traces")
+    assert info.value.message.endswith("…'") and len(str(info.value)) < 300
+    assert (await opper.request("GET", "/v3/traces", params={"limit": 1})).status == 200

@@ -27,6 +27,12 @@ KEY_REFS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def nothing_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`config` prefers an installed opper-mcp: these tests check the uvx configs, whatever this machine has."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert main(["config", *argv]) == 0
     captured = capsys.readouterr()

@@ -4,6 +4,7 @@ same client works again on the next call, and the API key never shows up in resu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from tests.support import connect, data_of, make_settings, text_of
 
 pytestmark = pytest.mark.anyio
 
+MARKUP = re.compile(r"</?[a-zA-Z!][^>]*>")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 TIMEOUT_S = 0.3
 RETRIES = 2
 
@@ -104,7 +107,43 @@ FAULTS: dict[str, Fault] = {
     ),
     "non_json": Fault(
         lambda f, p: f.state.non_json(p, times=None),
-        lambda t: ["HTTP 200", "not JSON", "<html>oops</html>", "retry shortly"],
+        lambda t: ["HTTP 200 with an HTML error page from a proxy: 'oops', not JSON", "retry shortly"],
+        once,
+    ),
+    # What proxies and load balancers in front of Opper answer: never markup or control characters.
+    "html_500": Fault(
+        lambda f, p: f.state.fail(p, 500, times=None, shape="text"),
+        lambda t: ["Opper returned HTTP 500 (an HTML error page from a proxy: '500 Internal Server Error') — "
+                   "retry shortly"],
+        once,
+    ),
+    "html_502": Fault(
+        lambda f, p: f.state.fail(p, 502, times=None, shape="html"),
+        lambda t: ["Opper returned HTTP 502 (an HTML error page from a proxy: '502 Bad Gateway | edge') — "
+                   + (f"still HTTP 502 after {RETRIES} retries; " if t.is_get else "") + "retry shortly"],
+        retried_if_get,
+    ),
+    "html_503": Fault(
+        lambda f, p: f.state.fail(p, 503, times=None, shape="html"),
+        lambda t: ["Opper returned HTTP 503 (an HTML error page from a proxy: '503 Service Unavailable | edge')",
+                   f"still HTTP 503 after {RETRIES} retries; retry shortly"],
+        lambda t: 1 + RETRIES,
+    ),
+    "plain": Fault(
+        lambda f, p: f.state.fail(p, 500, times=None, shape="plain"),
+        lambda t: ["Opper returned HTTP 500 (a non-JSON body: 'upstream connect error or disconnect/reset "
+                   "before headers. reset reason: overflow') — retry shortly"],
+        once,
+    ),
+    "empty": Fault(
+        lambda f, p: f.state.fail(p, 500, times=None, shape="empty"),
+        lambda t: ["Opper returned HTTP 500 (an empty body) — retry shortly"],
+        once,
+    ),
+    "huge": Fault(
+        lambda f, p: f.state.fail(p, 500, times=None, shape="huge"),
+        lambda t: ["Opper returned HTTP 500 (a non-JSON body: 'proxy buffer overflow; proxy buffer", "…') — "
+                   "retry shortly"],
         once,
     ),
     "echoed_key": Fault(
@@ -168,6 +207,8 @@ async def test_fault_is_actionable_and_client_recovers(
     for fragment in fault.expect(tool):
         assert fragment in text, (fragment, text)
     assert "internal error" not in text  # an upstream fault is not reported as a bug
+    assert not MARKUP.search(text) and not CONTROL.search(text), text
+    assert len(text) < 600, text
     assert len(fake_opper.state.requests_to(tool.path, tool.method)) == fault.attempts(tool)
 
     fake_opper.state.clear_faults()
@@ -181,6 +222,9 @@ async def test_fault_is_actionable_and_client_recovers(
         assert len(data["results"]) == 2
 
     assert_no_key(caplog, text, repr(failed), text_of(recovered))
+    for record in caplog.records:
+        if record.name.startswith("opper_mcp"):
+            assert not MARKUP.search(record.getMessage()), record.getMessage()
 
 
 async def test_faults_on_one_client_in_a_row(

@@ -6,6 +6,7 @@ gets `client.with_key(their_key)`, a view that shares the pool but never the pro
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import json
@@ -23,12 +24,14 @@ from pydantic import SecretStr
 
 from opper_mcp import __version__
 from opper_mcp.opper.errors import (
+    MAX_BODY_CHARS,
     MissingKeyError,
     OpperAPIError,
     OpperConnectionError,
     OpperError,
     OpperTimeoutError,
     api_error,
+    describe_body,
     redact,
 )
 
@@ -38,6 +41,8 @@ RETRY_STATUSES_GET = frozenset({429, 502, 503, 504})
 # A POST answered with these was refused before any work was done, so re-sending is safe.
 RETRY_STATUSES_POST = frozenset({429, 503})
 MAX_RETRY_AFTER_S = 30.0
+# After `[DONE]`, how long to wait for the end of the body so the connection can go back to the pool.
+DRAIN_AFTER_DONE_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -97,17 +102,19 @@ class SSEStream:
                 body = await self.response.aread()
                 yield _json_object(body.decode("utf-8", "replace"), self.response.status_code)
                 return
-            async for sse in httpx2.EventSource(self.response):
+            sse_events = aiter(httpx2.EventSource(self.response))
+            async for sse in sse_events:
                 # Error chunks can echo request text; never let the key through (as for error bodies).
                 data = redact(sse.data.strip(), self._secrets)
                 if not data:
                     continue
                 if data == "[DONE]":
+                    await _drain(sse_events)
                     return
                 try:
                     event = json.loads(data)
                 except ValueError:
-                    log.debug("skipping non-JSON SSE data: %.200s", data)
+                    log.debug("skipping non-JSON SSE data: %s", describe_body(data))
                     continue
                 if isinstance(event, dict):
                     yield event
@@ -122,13 +129,40 @@ class SSEStream:
             ) from exc
 
 
+async def _drain(rest: AsyncIterator[Any]) -> None:
+    """Read the body to its end, briefly: only a fully read response returns its connection to the pool.
+
+    Servers often end the chunked body in a write of its own after `[DONE]`. If that end does not come
+    in time, the caller's `aclose()` closes the connection instead: never worse than not draining.
+    """
+    with anyio.move_on_after(DRAIN_AFTER_DONE_S), contextlib.suppress(httpx2.HTTPError):
+        async for _ in rest:  # the answer is complete: whatever follows `[DONE]` is ignored
+            pass
+
+
+async def _read_error_body(response: httpx2.Response) -> str:
+    """The start of an error body: enough to say what it is, bounded however much a proxy sends."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_BODY_CHARS:
+                break
+    except httpx2.TransportError:
+        pass  # a status line and part of a body still make an error worth reporting
+    finally:
+        await response.aclose()
+    return b"".join(chunks)[:MAX_BODY_CHARS].decode("utf-8", "replace")
+
+
 def _json_object(text: str, status: int) -> Any:
     try:
         return json.loads(text) if text.strip() else None
     except ValueError:
-        snippet = " ".join(text.split())[:200]
         raise OpperError(
-            f"Opper answered HTTP {status} with a body that is not JSON: {snippet!r}",
+            f"Opper answered HTTP {status} with {describe_body(text)}, not JSON",
             hint="this is usually a proxy or outage page; retry shortly",
         ) from None
 
@@ -263,8 +297,7 @@ class OpperClient:
             status = response.status_code
             if status < 400:
                 return response
-            body = (await response.aread()).decode("utf-8", "replace")
-            await response.aclose()
+            body = await _read_error_body(response)
             if status in retry_statuses and self._may_retry(method, attempt):
                 delay = retry_after_seconds(response.headers.get("retry-after"))
                 log.info("%s %s: HTTP %d, retrying (%d)", method, path, status, attempt + 1)

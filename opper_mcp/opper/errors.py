@@ -7,8 +7,21 @@ outside could echo it back.
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
 from typing import Any
+
+SNIPPET_CHARS = 200
+MAX_BODY_CHARS = 65536  # what is read of an error body: the start says what it is
+MESSAGE_CHARS = 2000  # Opper's own messages (validation details can be long)
+_HTML_START = re.compile(r"\s*(<!doctype\s+html|<html|<head|<body|<\?xml|<!--)", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<html[\s>]", re.IGNORECASE)
+_HIDDEN = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour codes some proxies leave in
 
 
 class OpperError(Exception):
@@ -36,16 +49,24 @@ class MissingKeyError(OpperError):
 
 
 class OpperAPIError(OpperError):
-    """Opper answered with an HTTP error status."""
+    """Opper answered with an HTTP error status.
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, hint: str = "") -> None:
+    `aside` marks a message that describes the body (a proxy's page, an empty body) rather than
+    quoting Opper's own error message; it is written in parentheses.
+    """
+
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, hint: str = "", aside: bool = False
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.code = code
+        self.aside = aside
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""
-        text = f"Opper returned HTTP {self.status}{code}: {self.message}"
+        said = f" ({self.message})" if self.aside else f": {self.message}"
+        text = f"Opper returned HTTP {self.status}{code}{said}"
         return f"{text} — {self.hint}" if self.hint else text
 
 
@@ -104,49 +125,102 @@ def error_class(status: int) -> type[OpperAPIError]:
 
 
 def extract_message(body: str) -> tuple[str, str | None]:
-    """Read Opper's message and code out of any error-body shape it is known to send.
+    """Opper's message and code from an error body, or a description of a body that carries none."""
+    found = opper_message(body)
+    return found if found is not None else (describe_body(body), None)
+
+
+def opper_message(body: str) -> tuple[str, str | None] | None:
+    """Read Opper's message and code out of any error-body shape it is known to send (else None).
 
     Order: `error.message` (object) → `error` (string) → `detail` (string) → v2's `message` with
-    `type` → `detail` (object) → `errors[0].message` → `message` → the raw text (shortened).
+    `type` → `detail` (object) → `errors[0].message` → `message`.
     """
     text = body.strip()
     try:
         data: Any = json.loads(text) if text else None
     except ValueError:
-        data = None
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):
-            message = err.get("message") or err.get("detail")
-            code = err.get("code") or err.get("type")
-            if message:
-                return str(message), str(code) if code else None
-        if isinstance(err, str) and err:
-            return err, None
-        detail = data.get("detail")
-        if isinstance(detail, str) and detail:
-            return detail, None
-        if isinstance(data.get("message"), str) and data["message"] and isinstance(data.get("type"), str):
-            return data["message"], data["type"]  # the v2 surface: {type, message, detail: {...}}
-        if detail:
-            return json.dumps(detail)[:500], None
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            if first.get("message"):
-                return str(first["message"]), str(first["type"]) if first.get("type") else None
-        if isinstance(data.get("message"), str):
-            return data["message"], None
-    if not text:
-        return "(empty body)", None
-    snippet = " ".join(text.split())
-    return (snippet[:300] + "…") if len(snippet) > 300 else snippet, None
+        return None
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    if isinstance(err, dict):
+        message = err.get("message") or err.get("detail")
+        code = err.get("code") or err.get("type")
+        if message:
+            return str(message), str(code) if code else None
+    if isinstance(err, str) and err:
+        return err, None
+    detail = data.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail, None
+    if isinstance(data.get("message"), str) and data["message"] and isinstance(data.get("type"), str):
+        return data["message"], data["type"]  # the v2 surface: {type, message, detail: {...}}
+    if detail:
+        return json.dumps(detail)[:500], None
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        if first.get("message"):
+            return str(first["message"]), str(first["type"]) if first.get("type") else None
+    if isinstance(data.get("message"), str):
+        return data["message"], None
+    return None
+
+
+def clean_text(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """One line of printable text: control and format characters dropped, whitespace folded, shortened."""
+    text = _ANSI.sub("", text)
+    printable = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    line = " ".join(printable.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_html(text: str) -> bool:
+    return bool(_HTML_START.match(text) or _HTML_TAG.search(text[:4096]))
+
+
+def html_text(page: str) -> str:
+    """The readable text of an HTML page, without markup, scripts or styles."""
+    return html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", page)))
+
+
+def describe_body(text: str) -> str:
+    """Say what a body that is not Opper's JSON is, without markup or control characters.
+
+    Proxies and load balancers in front of Opper answer with HTML pages whose title says it all;
+    other bodies are quoted, shortened.
+    """
+    text = text[:MAX_BODY_CHARS]
+    if not text.strip():
+        return "an empty body"
+    if _is_json(text):
+        return f"a JSON body without an error message: {clean_text(text)!r}"
+    if is_html(text):
+        found = _HEADING.search(_HIDDEN.sub(" ", text))
+        title = clean_text(html_text(found.group(2)) if found else html_text(text), 120)
+        return f"an HTML error page from a proxy: {title!r}" if title else "an HTML error page from a proxy"
+    return f"a non-JSON body: {clean_text(text)!r}"
 
 
 def api_error(status: int, body: str, *, hint: str = "") -> OpperAPIError:
     """Build the right `OpperAPIError` subclass for an HTTP error response."""
-    message, code = extract_message(body)
-    return error_class(status)(status, message, code=code, hint=hint or _HINTS.get(status, ""))
+    found = opper_message(body)
+    cls = error_class(status)
+    if found is not None:
+        message, code = found
+        return cls(status, clean_text(message, MESSAGE_CHARS), code=code, hint=hint or _HINTS.get(status, ""))
+    # Not Opper's JSON: a proxy or load balancer answered; a 5xx from one usually passes.
+    default = "retry shortly" if status >= 500 else _HINTS.get(status, "")
+    return cls(status, describe_body(body), hint=hint or default, aside=True)
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import anyio
 
@@ -21,6 +22,9 @@ PAGE_SIZE = 500
 MAX_PAGES = 50  # 25,000 models: a bound, not an expectation
 UPSTREAM_INCLUDES = ("maker", "benchmarks", "route", "policy")
 KEYED_INCLUDES = frozenset({"route", "policy"})
+MAX_DERIVED = 16  # derived views kept (e.g. rows per include set)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +40,7 @@ class ModelCatalog:
         self.ttl_s = ttl_s
         self._clock = clock
         self._entries: dict[tuple[tuple[str, ...], str], _Entry] = {}
+        self._derived: dict[Hashable, tuple[list[ModelInfo], object]] = {}
         self._lock = anyio.Lock()
 
     async def models(self, opper: OpperClient, include: Iterable[str] = ()) -> list[ModelInfo]:
@@ -56,6 +61,21 @@ class ModelCatalog:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._derived.clear()
+
+    def derived(self, models: list[ModelInfo], key: Hashable, build: Callable[[list[ModelInfo]], T]) -> T:
+        """`build(models)`, computed once per catalogue snapshot and `key`: warm calls skip the work.
+
+        A refreshed (or another key's) catalogue is a different list, so nothing stale is served.
+        """
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] is models:
+            return cast(T, hit[1])
+        value = build(models)
+        if len(self._derived) >= MAX_DERIVED:
+            self._derived.pop(next(iter(self._derived)))
+        self._derived[key] = (models, value)
+        return value
 
 
 async def _fetch_all(opper: OpperClient, include: tuple[str, ...]) -> list[ModelInfo]:

@@ -42,13 +42,13 @@ DRY_RUN_DOC = "Estimate only; send nothing"
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] = Field(description="Text, or OpenAI content parts")
+    content: str | list[dict[str, Any]] = Field()
 
 
 class WebSearchOptions(BaseModel):
     engine: Literal["auto", "native", "opper", "jina", "exa"] = "auto"
     max_results: Annotated[int | None, Field(ge=1, le=20)] = None
-    max_uses: Annotated[int | None, Field(ge=1, le=10, description="Searches per request")] = None
+    max_uses: Annotated[int | None, Field(ge=1, le=10)] = None
     allowed_domains: list[str] | None = None
     excluded_domains: list[str] | None = None
     freshness: Annotated[str | None, Field(description="d, w, m or y", pattern="^[dwmy]$")] = None
@@ -252,19 +252,19 @@ async def _unknown_model_error(ctx: ToolContext, opper: OpperClient, model: str,
 
 async def chat(
     ctx: ToolContext,
-    model: Annotated[str, Field(description="Model id (provider/model), pool name or alias", min_length=1,
+    model: Annotated[str, Field(description="provider/model id, pool or alias", min_length=1,
                                 max_length=200)],
-    prompt: Annotated[str, Field(description="The user message (or use messages)")] = "",
-    messages: Annotated[list[ChatMessage] | None, Field(description="OpenAI-style messages instead of prompt",
+    prompt: Annotated[str, Field(description="User message")] = "",
+    messages: Annotated[list[ChatMessage] | None, Field(description="Instead of prompt",
                                                         max_length=500)] = None,
     system: Annotated[str, Field(description="System prompt")] = "",
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None,
     max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None,
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None,
-    json_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema; the answer comes back "
-                                                        "validated in `data`")] = None,
-    web_search: Annotated[bool | WebSearchOptions, Field(description="Let the model search the web "
-                                                         "(server-side); true or options")] = False,
+    json_schema: Annotated[dict[str, Any] | None, Field(description="Answer schema; "
+                                                        "see `data`")] = None,
+    web_search: Annotated[bool | WebSearchOptions, Field(description="Model may search the "
+                                                         "web")] = False,
     conversation_id: Annotated[str | None, Field(description="Continue an earlier chat",
                                                  pattern=r"^conv_[A-Za-z0-9_-]{8,64}$")] = None,
     name: Annotated[str, Field(description="Trace name", min_length=1, max_length=128)] = "opper-mcp/chat",
@@ -274,8 +274,7 @@ async def chat(
     dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
     roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, ChatResult]:
-    """Ask any Opper model. Returns the answer with tokens, cost and a trace_id; json_schema gives
-    validated JSON in `data`; web_search lets the model search; conversation_id continues a chat."""
+    """Ask any Opper model."""
     # Text parameters are plain `str` ("" = not given): the SDK would JSON-decode a `str | None`
     # argument, so a prompt that happens to be JSON would arrive as an object.
     if (prompt != "") == (messages is not None):

@@ -73,43 +73,54 @@ def to_row(model: ModelInfo, include: Sequence[str]) -> ModelRow:
 
 async def list_models(
     ctx: ToolContext,
-    query: Annotated[str, Field(description="Words to find in id, name or description", max_length=200)] = "",
-    type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank, …", max_length=40)] = "",
-    provider: Annotated[str, Field(description="e.g. openai, anthropic, gemini", max_length=60)] = "",
+    query: Annotated[str, Field(description="Search words", max_length=200)] = "",
+    type: Annotated[str, Field(description="llm, embedding, image, tts, stt, rerank...", max_length=40)] = "",
+    provider: Annotated[str, Field(description="e.g. openai, anthropic", max_length=60)] = "",
     capability: Annotated[
-        list[str] | None, Field(description="All required, e.g. [\"vision\", \"tools\"]", max_length=10), CommaList
+        list[str] | None, Field(description="All required, e.g. vision, tools", max_length=10), CommaList
     ] = None,
     include: Annotated[
-        list[Include] | None, Field(description="Extra blocks per row; route and policy need a key"), CommaList
+        list[Include] | None, Field(description="Per-row extras; route, policy need a key"), CommaList
     ] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
     offset: Annotated[int, Field(ge=0)] = 0,
 ) -> Annotated[CallToolResult, ModelList]:
-    """List Opper's models (live catalogue, cached 10 min). Compact rows: id, type, context window,
-    capabilities, USD per 1M tokens. Use `include` for more per row."""
+    """Opper's models with type, context, capabilities, price."""
     state = app_state(ctx)
-    blocks = list(dict.fromkeys(include or []))
+    blocks = tuple(dict.fromkeys(include or []))
     catalogue = await state.catalog.models(opper_for(ctx), blocks)
-    found = [
-        m
-        for m in catalogue
-        if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
-    ]
-    result = ModelList(total=len(found), offset=offset, models=[to_row(m, blocks) for m in found[offset:][:limit]])
+    rows = state.catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
+    if query or type or provider or capability:
+        found = [
+            i
+            for i, m in enumerate(catalogue)
+            if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
+        ]
+    else:
+        found = list(range(len(catalogue)))  # no filter: every row, without a call per model
+    result: dict[str, Any] = {"total": len(found), "offset": offset,
+                              "models": [rows[i] for i in found[offset:][:limit]]}
     if not found:
-        result.note = "no model matches these filters; try fewer filters or a shorter query"
+        result["note"] = "no model matches these filters; try fewer filters or a shorter query"
 
     def set_next() -> None:
-        end = offset + len(result.models)
-        result.next_offset = end if end < len(found) else None
+        end = offset + len(result["models"])
+        result.pop("next_offset", None)
+        if end < len(found):
+            result["next_offset"] = end
 
     def shrink() -> bool:
-        if len(result.models) <= 1:
+        if len(result["models"]) <= 1:
             return False
-        result.models = result.models[: -max(1, len(result.models) // 10)]
-        result.note = f"cut at {len(result.models)} rows to fit the output budget; page on with next_offset"
+        result["models"] = result["models"][: -max(1, len(result["models"]) // 10)]
+        result["note"] = f"cut at {len(result['models'])} rows to fit the output budget; page on with next_offset"
         set_next()
         return True
 
     set_next()
     return respond(result, shrink)
+
+
+def row_data(model: ModelInfo, include: Sequence[str]) -> dict[str, Any]:
+    """One row as `ModelList` serialises it; built once per catalogue snapshot (see ModelCatalog.derived)."""
+    return to_row(model, include).model_dump(mode="json", exclude_none=True)

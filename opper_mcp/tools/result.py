@@ -17,16 +17,17 @@ from pydantic import BaseModel
 OUTPUT_BUDGET_CHARS = 48_000
 
 
-def _dump(model: BaseModel) -> tuple[dict[str, Any], str]:
-    data = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+def _dump(model: BaseModel | dict[str, Any]) -> tuple[dict[str, Any], str]:
+    # A dict is already what model_dump would give (a hot path that caches its rows).
+    data = model.model_dump(mode="json", exclude_none=True, by_alias=True) if isinstance(model, BaseModel) else model
     return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def respond(model: BaseModel, shrink: Callable[[], bool] | None = None) -> CallToolResult:
+def respond(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None = None) -> CallToolResult:
     """Serialise `model`; while the text is over the budget, let `shrink` make it smaller.
 
-    `shrink` mutates the model by one step (cut a page, drop rows…) and says whether it could;
-    the common case, a result within budget, is serialised exactly once.
+    `shrink` mutates the model (or dict) by one step (cut a page, drop rows…) and says whether it
+    could; the common case, a result within budget, is serialised exactly once.
     """
     data, text = _dump(model)
     while shrink is not None and len(text) > OUTPUT_BUDGET_CHARS and shrink():

@@ -155,19 +155,19 @@ def tally(results: list[MemberResult], choices: list[str]) -> dict[str, int]:
 
 async def roundtable(
     ctx: ToolContext,
-    input: Annotated[str, Field(description="The question every model answers", min_length=1)],
+    input: Annotated[str, Field(description="The question", min_length=1)],
     models: Annotated[
         list[str | PanelModel],
-        Field(description="2-10 model ids, or {name, temperature, max_tokens, reasoning}", min_length=2,
+        Field(min_length=2,
               max_length=10),
         CommaList,
     ],
     mode: Literal["summary", "fast", "multiple_choice"] = "summary",
-    choices: Annotated[list[str] | None, Field(description="Options for multiple_choice", min_length=2,
+    choices: Annotated[list[str] | None, Field(description="For multiple_choice", min_length=2,
                                                max_length=20)] = None,
     instructions: Annotated[str, Field(description="Shared system prompt")] = "",
-    summary_model: Annotated[str, Field(description="Model that writes the summary", max_length=200)] = "",
-    output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema for every answer")] = None,
+    summary_model: Annotated[str, Field(description="Writes the summary", max_length=200)] = "",
+    output_schema: Annotated[dict[str, Any] | None, Field(description="Schema of each JSON answer")] = None,
     timeout_ms: Annotated[int | None, Field(ge=1_000, le=300_000, description="Per-model timeout")] = None,
     files: Annotated[list[str] | None, Field(description=FILES_DOC, max_length=200), CommaList] = None,
     diff: Annotated[str, Field(description=DIFF_DOC, max_length=200)] = "",
@@ -175,8 +175,8 @@ async def roundtable(
     dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
     roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, RoundtableResult]:
-    """Ask 2-10 Opper models the same question in parallel. summary merges their answers, fast returns
-    them as they are, multiple_choice has each pick from choices and tallies the votes."""
+    """Ask 2-10 Opper models at once. mode summary merges answers, fast returns each,
+    multiple_choice tallies votes on choices."""
     if not input.strip():
         raise ToolError("input is empty")
     if mode == "multiple_choice" and not choices:

@@ -49,13 +49,12 @@ async def _snapshot(ctx: ToolContext) -> SpecSnapshot:
 
 async def grep_spec(
     ctx: ToolContext,
-    pattern: Annotated[str, Field(description="Regular expression (Python syntax)", min_length=1, max_length=500)],
+    pattern: Annotated[str, Field(description="Python regex", min_length=1, max_length=500)],
     ignore_case: bool = True,
-    context: Annotated[int, Field(ge=0, le=10, description="Lines shown before and after each match")] = 2,
+    context: Annotated[int, Field(ge=0, le=10, description="Context lines")] = 2,
     max_matches: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> Annotated[CallToolResult, GrepSpecResult]:
-    """Search Opper's live OpenAPI spec with a regex. Each match gives its line number, the enclosing
-    operation (METHOD /path, operationId) or schema, and context lines. Follow up with read_spec."""
+    """Regex search of Opper's live OpenAPI spec; then read_spec."""
     from opper_mcp.spec.grep import grep
 
     snap = await _snapshot(ctx)
@@ -89,13 +88,13 @@ async def read_spec(
     target: Annotated[
         str,
         Field(
-            description="operationId, 'METHOD /path' (or just '/path'), or a schema name",
+            description="operationId, 'METHOD /path' or schema name",
             min_length=1,
             max_length=300,
         ),
     ],
 ) -> Annotated[CallToolResult, ReadSpecResult]:
-    """Read one operation or schema from Opper's live OpenAPI spec, $refs resolved, rendered compactly."""
+    """One operation or schema of Opper's live OpenAPI spec."""
     from opper_mcp.spec.read import read
 
     snap = await _snapshot(ctx)

@@ -175,16 +175,15 @@ async def fetch_trace(opper: OpperClient, trace_id: str) -> Trace:
 
 async def get_trace(
     ctx: ToolContext,
-    trace_id: Annotated[str, Field(description="From a chat/roundtable result or list_traces", pattern=TRACE_ID)],
+    trace_id: Annotated[str, Field(description="From chat or list_traces", pattern=TRACE_ID)],
     span_id: Annotated[
-        str | None, Field(description="Read one span's full input or output, paged", pattern=TRACE_ID)
+        str | None, Field(description="Page one span's input/output", pattern=TRACE_ID)
     ] = None,
-    field: Annotated[Literal["input", "output"], Field(description="With span_id: which one to read")] = "output",
-    offset: Annotated[int, Field(ge=0, description="Character offset with span_id; else the first span row")] = 0,
-    io_chars: Annotated[int, Field(ge=0, le=4000, description="Input/output characters per span; 0 hides")] = 300,
+    field: Annotated[Literal["input", "output"], Field(description="With span_id")] = "output",
+    offset: Annotated[int, Field(ge=0, description="span_id: char offset; else first span")] = 0,
+    io_chars: Annotated[int, Field(ge=0, le=4000, description="Per span; 0 hides I/O")] = 300,
 ) -> Annotated[CallToolResult, TraceView]:
-    """Show an Opper trace as a span tree: names, timings, model, tokens, cost, errors, and inputs/outputs
-    when retained. With span_id, page through one span's full input or output."""
+    """An Opper trace as a span tree: timings, tokens, cost, errors, I/O."""
     trace = await fetch_trace(opper_for(ctx), trace_id)
     rows = span_tree(trace.spans, io_chars)
     if span_id is None and offset and offset >= len(rows):
@@ -267,11 +266,11 @@ def span_page(trace: Trace, span_id: str, field: str, offset: int) -> tuple[list
 
 async def list_traces(
     ctx: ToolContext,
-    name: Annotated[str, Field(description="Case-insensitive substring of the name", max_length=200)] = "",
+    name: Annotated[str, Field(description="Part of name, any case", max_length=200)] = "",
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
     offset: Annotated[int, Field(ge=0)] = 0,
 ) -> Annotated[CallToolResult, TraceList]:
-    """List recent Opper traces, newest first, optionally filtered by name."""
+    """Recent Opper traces, newest first."""
     params: dict[str, str | int] = {"limit": limit, "offset": offset}
     if name:
         params["name"] = name

@@ -39,10 +39,10 @@ class FetchedPage(BaseModel):
 
 async def web_search(
     ctx: ToolContext,
-    query: Annotated[str, Field(description="What to search for", min_length=1, max_length=500)],
+    query: Annotated[str, Field(min_length=1, max_length=500)],
     max_results: Annotated[int, Field(ge=1, le=20)] = 5,
 ) -> Annotated[CallToolResult, SearchResults]:
-    """Search the web through Opper (no model call): titles, URLs, snippets, dates."""
+    """Web search via Opper: titles, URLs, snippets, dates."""
     query = query.strip()
     if not query:
         raise ToolError("query is empty: say what to search for")
@@ -54,11 +54,11 @@ async def web_search(
 
 async def web_fetch(
     ctx: ToolContext,
-    url: Annotated[str, Field(description="http(s) URL", min_length=1, max_length=2000)],
-    start_index: Annotated[int, Field(ge=0, description="Character offset, for long pages")] = 0,
+    url: Annotated[str, Field(min_length=1, max_length=2000)],
+    start_index: Annotated[int, Field(ge=0)] = 0,
     max_length: Annotated[int, Field(ge=100, le=40_000)] = 10_000,
 ) -> Annotated[CallToolResult, FetchedPage]:
-    """Fetch a web page through Opper as markdown, paged with start_index/max_length."""
+    """A web page as markdown, via Opper."""
     url = url.strip()
     if not url.lower().startswith(("http://", "https://")):
         raise ToolError(f"url must start with http:// or https://, got {url[:100]!r}")

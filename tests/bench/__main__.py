@@ -3,7 +3,7 @@
 Floors: a one-tool `MCPServer` (the SDK's cost) and a direct httpx2 request (the network's).
 Everything runs on loopback against the Opper emulator. Usage:
 
-    uv run python -m tests.bench [--quick]
+    uv run python -m tests.bench [--quick] [--only http,conn,...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
 
-from tests.fake_opper import TEST_KEY, FakeOpperServer
+from tests.fake_opper import SEED_TRACE_IDS, TEST_KEY, FakeOpperServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -49,8 +49,8 @@ def env_for(url: str, cache: Path) -> dict[str, str]:
     }
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+def ms(seconds: float, digits: int = 1) -> str:
+    return f"{seconds * 1000:.{digits}f} ms"
 
 
 # ---- cold start and idle RSS ---------------------------------------------------------------
@@ -106,6 +106,55 @@ def bench_cold_start(url: str, cache: Path, runs: int) -> None:
     ra, rb = statistics.median(rss_ours), statistics.median(rss_floor)
     report("idle RSS after tools/list", f"{ra / 1024:.1f} MiB", f"{rb / 1024:.1f} MiB",
            f"{ra / rb:.2f}x (target <= 1.2x)")
+
+
+def build_wheel(out: Path) -> Path:
+    subprocess.run(["uv", "build", "--wheel", "--out-dir", str(out)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return next(out.glob("opper_mcp-*.whl"))
+
+
+def installed_script(wheel: Path, venv: Path) -> Path:
+    """The console script as `uv tool install` leaves it: a venv of its own, run by absolute path."""
+    subprocess.run(["uv", "venv", "--quiet", str(venv)], check=True)
+    subprocess.run(["uv", "pip", "install", "--quiet", "--compile-bytecode", "--python", str(venv / "bin" / "python"),
+                    str(wheel)], check=True)
+    return venv / "bin" / "opper-mcp"
+
+
+def time_version(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([*cmd, "--version"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def bench_launchers(url: str, cache: Path, runs: int) -> None:
+    """Cold start as a client config launches it: the launcher's own cost is part of every spawn."""
+    env = env_for(url, cache)
+    env.pop("VIRTUAL_ENV", None)
+    wheel = build_wheel(cache / "dist")
+    script = installed_script(wheel, cache / "venv")
+    launchers = {
+        "installed script (uv tool install)": [str(script)],
+        "uvx --from <wheel>": ["uvx", "--from", str(wheel), "opper-mcp"],
+        "uvx --offline --from <wheel>": ["uvx", "--offline", "--from", str(wheel), "opper-mcp"],
+        "uv run --directory <clone>": ["uv", "run", "--directory", str(ROOT), "opper-mcp"],
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # each launcher's environment keeps its bytecode, as for a user
+    for cmd in [*launchers.values(), MINIMAL]:
+        spawn_to_tools_list(cmd, env)  # caches warm, as on a machine that has run it before
+    to_list: dict[str, list[float]] = {name: [] for name in [*launchers, "floor"]}
+    version: dict[str, list[float]] = {name: [] for name in launchers}
+    for _ in range(runs):  # interleaved, so machine noise hits all alike
+        to_list["floor"].append(spawn_to_tools_list(MINIMAL, env)[0])
+        for name, cmd in launchers.items():
+            to_list[name].append(spawn_to_tools_list(cmd, env)[0])
+            version[name].append(time_version(cmd, env))
+    floor = statistics.median(to_list["floor"])
+    for name in launchers:
+        median = statistics.median(to_list[name])
+        report(f"cold start to tools/list via {name} (median)", ms(median), ms(floor),
+               f"{median / floor:.2f}x; --version {ms(statistics.median(version[name]))}")
 
 
 # ---- per-call overhead over stdio ----------------------------------------------------------
@@ -172,16 +221,74 @@ async def bench_grep_inprocess(url: str, cache: Path, n: int) -> None:
 
 # ---- keep-alive ----------------------------------------------------------------------------
 
+MIXED: list[tuple[str, dict[str, Any]]] = [
+    ("chat", {"model": "openai/gpt-5-mini", "prompt": "keep the line open"}),
+    ("list_traces", {"limit": 2}),
+    ("roundtable", {"input": "one word each", "models": ["openai/gpt-5-mini", "anthropic/claude-sonnet-4-6"]}),
+    ("web_search", {"query": "keep-alive"}),
+    ("list_models", {"limit": 3}),
+    ("grep_spec", {"pattern": "trace_uuid"}),
+]
+
 
 async def bench_connections(fake: FakeOpperServer, cache: Path) -> None:
     env = env_for(fake.url, cache)
     async with Client(StdioServerParameters(command=OPPER[0], args=OPPER[1:], env=env)) as c:
-        before = len(fake.state.requests)
-        for _ in range(100):
-            result = await c.call_tool("web_search", {"query": "keep-alive"})
-            assert not result.is_error
-        ports = {r.client for r in fake.state.requests[before:]}
-    report("upstream connections for 100 sequential web_search calls", str(len(ports)), "-", "target <= 2")
+        before, streams = fake.connections_opened, len(fake.state.streams)
+        for i in range(100):
+            name, arguments = MIXED[i % len(MIXED)]
+            result = await c.call_tool(name, arguments)
+            assert not result.is_error, result
+        opened = fake.connections_opened - before
+        streamed = len(fake.state.streams) - streams
+    report(f"upstream connections for 100 mixed sequential calls ({streamed} streamed)", str(opened), "-",
+           "target <= 2")
+
+
+# ---- what each result costs a Python client --------------------------------------------------
+
+CLIENT_CALLS: dict[str, dict[str, Any]] = {
+    "list_models": {"limit": 20},
+    "chat": {"model": "openai/gpt-5-mini", "prompt": "hello"},
+    "roundtable": {"input": "q", "models": ["openai/gpt-5-mini", "anthropic/claude-sonnet-4-6"]},
+    "web_search": {"query": "mcp"},
+    "web_fetch": {"url": "https://example.com"},
+    "grep_spec": {"pattern": "trace_uuid"},
+    "read_spec": {"target": "ChatRequest"},
+    "get_trace": {"trace_id": SEED_TRACE_IDS[0]},
+    "list_traces": {"limit": 20},
+}
+
+
+async def bench_client_cost(fake: FakeOpperServer, cache: Path, n: int) -> None:
+    """The SDK client's CPU per result (its own thread: the emulator runs in another), and the part
+    of it spent validating `structuredContent` against the tool's `outputSchema` (jsonschema)."""
+    env = env_for(fake.url, cache)
+    costs: dict[str, tuple[float, float, int]] = {}
+    async with Client(StdioServerParameters(command=OPPER[0], args=OPPER[1:], env=env)) as c:
+        for name, arguments in CLIENT_CALLS.items():
+            result = await c.call_tool(name, arguments)
+            assert not result.is_error, result
+            t = time.thread_time()
+            for _ in range(n):
+                result = await c.call_tool(name, arguments)
+            total = (time.thread_time() - t) / n
+            t = time.thread_time()
+            for _ in range(n * 5):
+                await c.session.validate_tool_result(name, result)
+            costs[name] = (total, (time.thread_time() - t) / (n * 5), len(getattr(result.content[0], "text", "")))
+    async with Client(StdioServerParameters(command=MINIMAL[0], args=MINIMAL[1:], env=env)) as c:
+        for name, (total, validation, chars) in costs.items():
+            await c.call_tool("echo", {"text": "x", "size": chars})
+            t = time.thread_time()
+            for _ in range(n):
+                await c.call_tool("echo", {"text": "x", "size": chars})
+            floor = (time.thread_time() - t) / n
+            report(f"client CPU per call (stdio, Python SDK): {name}, {chars:,} chars", ms(total, 2),
+                   ms(floor, 2), f"outputSchema validation {ms(validation, 2)} (target < 1 ms)")
+    worst = max(costs, key=lambda k: costs[k][1])
+    report("largest outputSchema validation per result", f"{worst}: {ms(costs[worst][1], 2)}", "-",
+           "target < 1 ms")
 
 
 # ---- progress and cancellation latency -----------------------------------------------------
@@ -281,61 +388,162 @@ async def load(url: str, tool: str, args: Callable[[int], dict[str, Any]], clien
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
+def result_chars(url: str, tool: str, arguments: dict[str, Any]) -> int:
+    """Length of one tool result's text, as the model would see it."""
+    body, headers = tools_call(tool, arguments)
+    response = httpx2.post(url, json=body, headers=headers, timeout=30)
+    text = response.text
+    payload = json.loads(text[text.index("{"):].splitlines()[0]) if not text.startswith("{") else response.json()
+    return len(payload["result"]["content"][0]["text"])
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+class HttpServer:
+    """One server process under load: its calls, latencies and own CPU time (user+sys), summed over rounds."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        import psutil
+
+        self.port = free_port()
+        self.proc = start_http([*cmd, str(self.port)], env, self.port)
+        self.ps = psutil.Process(self.proc.pid)
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.latencies: list[float] = []
+
+    async def round(self, tool: str, args: Callable[[int], dict[str, Any]], seconds: float) -> None:
+        before = self.ps.cpu_times()
+        start = time.perf_counter()
+        _, latencies = await load(self.url, tool, args, 16, seconds)
+        self.seconds += time.perf_counter() - start
+        after = self.ps.cpu_times()
+        self.cpu += after.user + after.system - before.user - before.system
+        self.latencies += latencies
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.cpu / max(1, len(self.latencies))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(15)
+
+
+def record_result(url: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    body, headers = tools_call(tool, arguments)
+    response = httpx2.post(url, json=body, headers=headers, timeout=30)
+    text = response.text
+    payload = response.json() if text.startswith("{") else json.loads(text[text.index("{"):].splitlines()[0])
+    result = payload["result"]
+    return {"text": result["content"][0]["text"], "structured": result["structuredContent"]}
+
+
+class Sums:
+    def __init__(self) -> None:
+        self.seconds = self.cpu = 0.0
+        self.latencies: list[float] = []
+
+    def add(self, server: HttpServer) -> None:
+        self.seconds += server.seconds
+        self.cpu += server.cpu
+        self.latencies += server.latencies
+
+
+def reset(*servers: HttpServer) -> None:
+    for server in servers:
+        server.seconds = server.cpu = 0.0
+        server.latencies = []
+
+
 async def bench_http(url: str, cache: Path, seconds: float) -> None:
-    import psutil
+    """Ours and two floors side by side, in alternating one-second rounds so machine noise hits all alike.
 
+    Floors: `echo`, a plain string as long as our result (the brief's floor), and `replay`, our exact
+    result answered by a bare MCPServer (what the SDK costs for that result, with none of our work).
+    """
     env = env_for(url, cache)
-    results = {}
-    runs: list[tuple[str, list[str], str, Callable[[int], dict[str, Any]]]] = [
-        ("opper-mcp", [*OPPER, "--transport", "http", "--port"], "grep_spec", lambda i: {"pattern": "trace_uuid"}),
+    calls = {"grep_spec": {"pattern": "trace_uuid"}, "list_models": {"limit": 20}}
+    ours = HttpServer([*OPPER, "--transport", "http", "--port"], env)
+    floor: HttpServer | None = None
+    try:
+        recorded = {tool: record_result(ours.url, tool, arguments) for tool, arguments in calls.items()}
+        replay_file = cache / "replay.json"
+        replay_file.write_text(json.dumps(recorded))
+        floor = HttpServer([*MINIMAL, "http"], {**env, "MINIMAL_REPLAY": str(replay_file)})
+        for tool, arguments in calls.items():
+            chars = len(recorded[tool]["text"])
+            echo = {"text": "x", "size": chars}
+            assert result_chars(floor.url, "echo", echo) == chars
+            runs: list[tuple[str, HttpServer, str, dict[str, Any]]] = [
+                ("ours", ours, tool, arguments),
+                ("echo", floor, "echo", echo),
+                ("replay", floor, "replay", {"name": tool}),
+            ]
+            for _, server, name, args in runs:
+                await server.round(name, lambda i, a=args: a, 0.5)  # warm
+            sums = {label: Sums() for label, *_ in runs}
+            for _ in range(max(1, round(seconds))):
+                for label, server, name, args in runs:
+                    reset(server)
+                    await server.round(name, lambda i, a=args: a, 1.0)
+                    sums[label].add(server)
+            rate = {label: len(x.latencies) / x.seconds for label, x in sums.items()}
+            cpu = {label: x.cpu / max(1, len(x.latencies)) for label, x in sums.items()}
+            lat, flat = sums["ours"].latencies, sums["echo"].latencies
+            report(f"HTTP, 16 concurrent: {tool} (warm) vs echo of {chars:,} chars: calls/s", f"{rate['ours']:.0f}/s",
+                   f"{rate['echo']:.0f}/s", f"{rate['ours'] / rate['echo']:.2f}x (target >= 0.87x)")
+            report(f"HTTP: server CPU per call, {tool} (warm) vs echo", ms(cpu["ours"], 2), ms(cpu["echo"], 2),
+                   f"{cpu['ours'] / cpu['echo']:.2f}x (target <= 1.15x)")
+            report(f"HTTP: server CPU per call, {tool} (warm) vs the same result replayed", ms(cpu["ours"], 2),
+                   ms(cpu["replay"], 2), f"{cpu['ours'] / cpu['replay']:.2f}x: ours is "
+                   f"{(cpu['ours'] - cpu['replay']) * 1000:.2f} ms/call, the rest is the SDK's")
+            report(f"HTTP, 16 concurrent: {tool} p50 / p99 latency", f"{ms(pct(lat, 0.5))} / {ms(pct(lat, 0.99))}",
+                   f"{ms(pct(flat, 0.5))} / {ms(pct(flat, 0.99))}", "-")
         # Every call a pattern never seen before: no remembered result, the regex scans the whole spec.
-        ("new word", [*OPPER, "--transport", "http", "--port"], "grep_spec", lambda i: {"pattern": f"uuid{i}"}),
-        ("new alternation", [*OPPER, "--transport", "http", "--port"], "grep_spec",
-         lambda i: {"pattern": f"trace_uuid|never{i}"}),
-        ("minimal", [*MINIMAL, "http"], "echo", lambda i: {"text": "x"}),
-    ]
-    for name, cmd, tool, args in runs:
-        port = free_port()
-        proc = start_http([*cmd, str(port)], env, port)
-        try:
-            server = psutil.Process(proc.pid)
-            before = server.cpu_times()
-            rate, latencies = await load(f"http://127.0.0.1:{port}/mcp", tool, args, 16, seconds)
-            after = server.cpu_times()
-            cpu = (after.user + after.system - before.user - before.system) / max(1, len(latencies))
-            results[name] = (rate, latencies, cpu)
-        finally:
-            proc.terminate()
-            proc.wait(15)
-    (ours, lat, cpu), (floor, flat, fcpu) = results["opper-mcp"], results["minimal"]
+        for kind, make in (("new word", lambda i: {"pattern": f"uuid{i}"}),
+                           ("new alternation", lambda i: {"pattern": f"trace_uuid|never{i}"})):
+            reset(ours)
+            await ours.round("grep_spec", make, seconds)
+            report(f"HTTP, 16 concurrent, a {kind} pattern every call: calls/s", f"{ours.rate:.0f}/s", "-",
+                   f"p50 {ms(pct(ours.latencies, 0.5))}, server CPU {ms(ours.cpu_per_call)}/call")
+    finally:
+        ours.stop()
+        if floor is not None:
+            floor.stop()
 
 
-    def pct(values: list[float], q: float) -> float:
-        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-    report("HTTP, 16 concurrent: calls/s (grep_spec vs echo)", f"{ours:.0f}/s", f"{floor:.0f}/s",
-           f"{ours / floor:.2f}x (target >= 0.8x)")
-    report("HTTP, 16 concurrent: p50 / p99 latency", f"{ms(pct(lat, 0.5))} / {ms(pct(lat, 0.99))}",
-           f"{ms(pct(flat, 0.5))} / {ms(pct(flat, 0.99))}", "-")
-    report("HTTP: server CPU per call", ms(cpu), ms(fcpu), f"{fcpu / cpu:.2f}x the floor's capacity per core")
-    for kind in ("new word", "new alternation"):
-        new, nlat, ncpu = results[kind]
-        report(f"HTTP, 16 concurrent, a {kind} pattern every call: calls/s", f"{new:.0f}/s", f"{floor:.0f}/s",
-               f"{new / floor:.2f}x; p50 {ms(pct(nlat, 0.5))}, server CPU {ms(ncpu)}/call")
+SECTIONS = ("cold", "calls", "client", "grep", "conn", "stream", "http")
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, only: set[str]) -> None:
     runs = 5 if quick else 15
     with tempfile.TemporaryDirectory() as tmp, FakeOpperServer() as fake:
         cache = Path(tmp)
         print(f"opper-mcp benchmarks ({'quick' if quick else 'full'}), python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cpus", file=sys.stderr)
-        bench_cold_start(fake.url, cache / "cold", runs)
-        await bench_per_call(fake.url, cache / "calls", 50 if quick else 200)
-        await bench_grep_inprocess(fake.url, cache / "grep", 50 if quick else 200)
-        await bench_connections(fake, cache / "conn")
-        await bench_stream_latency(fake, cache / "stream", runs)
-        await bench_http(fake.url, cache / "http", 3 if quick else 10)
+        if "cold" in only:
+            bench_cold_start(fake.url, cache / "cold", runs)
+            bench_launchers(fake.url, cache / "launch", 3 if quick else 7)
+        if "calls" in only:
+            await bench_per_call(fake.url, cache / "calls", 50 if quick else 200)
+        if "client" in only:
+            await bench_client_cost(fake, cache / "client", 20 if quick else 60)
+        if "grep" in only:
+            await bench_grep_inprocess(fake.url, cache / "grep", 50 if quick else 200)
+        if "conn" in only:
+            await bench_connections(fake, cache / "conn")
+        if "stream" in only:
+            await bench_stream_latency(fake, cache / "stream", runs)
+        if "http" in only:
+            await bench_http(fake.url, cache / "http", 3 if quick else 10)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)} | opper-mcp | floor | ratio / note")
     print(f"{'-' * width}-|-----------|-------|-------------")
@@ -346,5 +554,7 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke check")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     os.chdir(ROOT)
-    anyio.run(main, parser.parse_args().quick)
+    options = parser.parse_args()
+    anyio.run(main, options.quick, set(options.only.split(",")))

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -65,7 +65,8 @@ SEED_TRACE_IDS: tuple[str, str, str] = (
     "5d0c6f3e-1a2b-4c3d-8e4f-5a6b7c8d9e02",
     "5d0c6f3e-1a2b-4c3d-8e4f-5a6b7c8d9e03",
 )
-ERROR_SHAPES = ("spec", "string", "anthropic", "errors", "detail", "text")
+ERROR_SHAPES = ("spec", "string", "anthropic", "errors", "detail", "text", "html", "plain", "empty", "huge")
+HUGE_BODY_BYTES = 4 * 1024 * 1024  # shape "huge": a runaway proxy body
 
 
 # =========================================================================== records
@@ -252,6 +253,10 @@ class FakeOpper:
             self.streams: list[StreamRecord] = []
             self.models: list[CatalogueEntry] = list(CATALOGUE)
             self.chunk_delay: float = 0.0
+            # How a stream's chunked body ends: "separate" sends the terminating chunk in its own write a
+            # moment after `data: [DONE]` (what ordinary servers do); "same" sends both in one write.
+            self.stream_end: str = "separate"
+            self.stream_end_delay: float = 0.02
             self.trace_delay_reads: int = 0
             self.invalid_json_output: bool = False
             self.roundtable_fail_models: set[str] = set()
@@ -280,7 +285,10 @@ class FakeOpper:
         """The next `times` requests (None = all) under `path_prefix` answer `status`.
 
         `shape` picks the error body (API-CONTRACT §4.13): "spec", "string", "anthropic",
-        "errors", "detail" or "text" (an HTML error page). `body` replaces the body verbatim.
+        "errors", "detail", or what proxies in front of an API send: "text" (nginx's HTML page),
+        "html" (a load balancer's page with doctype, styles and a script), "plain" (text with
+        control characters), "empty" (no body at all), "huge" (4 MiB of text, sent in pieces).
+        `body` replaces the body verbatim.
         `retry_after` sets the Retry-After header (seconds, or an HTTP-date string).
         """
         if shape not in ERROR_SHAPES:
@@ -717,6 +725,8 @@ def _spec_json(text: str) -> bytes:
 
 # (server addr, client addr) -> transport, for every live connection of the tracking protocol.
 _TRANSPORTS: dict[tuple[Any, Any], asyncio.Transport] = {}
+# server addr -> how many TCP connections it has accepted (keep-alive tests count these).
+CONNECTIONS_OPENED: Counter[Any] = Counter()
 
 
 class ConnectionTrackingProtocol(H11Protocol):
@@ -725,6 +735,7 @@ class ConnectionTrackingProtocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         _TRANSPORTS[(self.server, self.client)] = transport
+        CONNECTIONS_OPENED[self.server] += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         _TRANSPORTS.pop((self.server, self.client), None)
@@ -798,6 +809,8 @@ def shaped_error(
 ) -> Response:
     code, atype, default_msg = _DEFAULT_ERRORS.get(status, ("error", "api_error", _phrase(status).lower()))
     msg = message or default_msg
+    if shape in _RUDE_BODIES:
+        return _RUDE_BODIES[shape](status, headers)
     if shape == "text":
         phrase = _phrase(status)
         page = (
@@ -819,6 +832,47 @@ def shaped_error(
     else:
         raise ValueError(f"unknown error shape {shape!r}")
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _lb_page(status: int, headers: dict[str, str] | None) -> Response:
+    phrase = _phrase(status)
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{status} {phrase} | edge</title>\n<style>body{{font-family:sans-serif}} h1{{color:#c00}}</style>\n"
+        "<script>window.__ray = 'f00dfeed'; if (1 < 2) { console.log('<b>hi</b>'); }</script>\n</head>\n"
+        f"<body><!-- upstream: opper-api-7 -->\n<div class=\"box\"><h1>Error {status}</h1>\n"
+        "<p>The web server reported a <em>bad gateway</em> error &amp; could not complete your request.</p>\n"
+        "<p>Ray ID: <code>f00dfeed</code></p></div>\n</body>\n</html>\n"
+    )
+    return Response(page, status_code=status, media_type="text/html", headers=headers)
+
+
+def _plain_body(status: int, headers: dict[str, str] | None) -> Response:
+    text = "upstream connect error\x1b[31m or disconnect/reset\x00 before headers.\r\n\treset reason: overflow\x07"
+    return Response(text, status_code=status, media_type="text/plain", headers=headers)
+
+
+def _empty_body(status: int, headers: dict[str, str] | None) -> Response:
+    return Response(b"", status_code=status, headers=headers)
+
+
+def _huge_body(status: int, headers: dict[str, str] | None) -> Response:
+    line = "proxy buffer overflow; " * 40 + "\n"
+
+    async def pieces() -> AsyncIterator[bytes]:
+        piece = (line * (65536 // len(line))).encode()
+        for _ in range(HUGE_BODY_BYTES // len(piece)):
+            yield piece
+
+    return StreamingResponse(pieces(), status_code=status, media_type="text/plain", headers=headers)
+
+
+_RUDE_BODIES: dict[str, Callable[[int, dict[str, str] | None], Response]] = {
+    "html": _lb_page,
+    "plain": _plain_body,
+    "empty": _empty_body,
+    "huge": _huge_body,
+}
 
 
 def spec_error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -973,7 +1027,20 @@ class SSEStream:
                 record.chunks_sent += 1
                 if last:
                     record.finished = True
-            await send({"type": "http.response.body", "body": f"data: {payload}\n\n".encode(), "more_body": not last})
+            data = f"data: {payload}\n\n".encode()
+            if not last or state.stream_end == "same":
+                await send({"type": "http.response.body", "body": data, "more_body": not last})
+                return
+            # The end of the chunked body in its own write, after `[DONE]` has reached the client.
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            if conn is None:
+                await asyncio.sleep(state.stream_end_delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(conn.event.wait(), state.stream_end_delay)
+                if conn.event.is_set():
+                    return  # the client closed the connection instead of waiting for the end
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         for i in range(len(self.events) + 1):
             if i > 0:

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import uvicorn
 
-from .app import ConnectionTrackingProtocol, FakeOpper, create_app
+from .app import CONNECTIONS_OPENED, ConnectionTrackingProtocol, FakeOpper, create_app
 
 
 class _ThreadServer(uvicorn.Server):
@@ -120,6 +120,11 @@ class FakeOpperServer:
             server.force_exit = True
             thread.join(1.0)
         self._server = self._thread = None
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections this server has accepted so far: keep-alive shows as a small number."""
+        return CONNECTIONS_OPENED[(self.host, self.port)]
 
     def __enter__(self) -> FakeOpperServer:
         return self.start()
