@@ -406,6 +406,72 @@ async def test_acknowledged_turns_survive_a_killed_server(server_backend: Backen
     assert loaded == written
 
 
+BUSY = 12  # calls at once: the pool holds this many connections when the server goes away
+
+
+async def all_at_once(store: ConversationStore, cid: str, tag: str) -> tuple[int, list[str]]:
+    """BUSY calls of every kind at once; returns how many turns they appended and what failed."""
+    failed: list[str] = []
+    kinds: list[tuple[str, Callable[[], Any]]] = [
+        ("append", lambda: store.append(cid, ALICE, [turn("user", tag)])),
+        ("load", lambda: store.load(cid, ALICE)),
+        ("list", lambda: store.list(ALICE, 5)),
+        ("create", lambda: store.create(ALICE, "m", tag)),
+        ("ping", store.ping),
+    ]
+
+    async def one(name: str, call: Callable[[], Any]) -> None:
+        try:
+            await call()
+        except StoreUnavailable as exc:
+            failed.append(f"{name}: {exc}")
+
+    async with anyio.create_task_group() as tg:
+        for n in range(BUSY):
+            tg.start_soon(one, *kinds[n % len(kinds)])
+    return len(range(0, BUSY, len(kinds))), failed
+
+
+@pytest.mark.parametrize("fault", ["stop", "kill"])
+async def test_the_first_calls_after_a_restart_succeed(server_backend: Backend, fault: str) -> None:
+    """No call fails once the server is back: connections the old server held are never handed out
+    (not one failed call per pooled connection), and a call during the outage fails at once."""
+    service = server_backend.service
+    assert service is not None
+    store = server_backend.store()
+    cid = await store.create(ALICE, "m", "restart")
+    appended, failed = await all_at_once(store, cid, "before")
+    assert failed == []
+
+    await anyio.to_thread.run_sync(getattr(service, fault))  # the client sees its connections close
+    with anyio.fail_after(3), pytest.raises(StoreUnavailable):
+        await store.load(cid, ALICE)
+    await anyio.to_thread.run_sync(service.start)
+
+    with anyio.fail_after(10):
+        more, failed = await all_at_once(store, cid, "after")
+    assert failed == [], f"{len(failed)} of {BUSY} calls failed right after the restart: {failed[:3]}"
+    assert [m["content"] for m in await store.load(cid, ALICE)] == ["before"] * appended + ["after"] * more
+
+
+async def test_a_restart_the_client_has_not_noticed_yet(server_backend: Backend) -> None:
+    """The server goes down and up while the client is busy elsewhere (its event loop blocked): the pooled
+    connections' end is still unread when the next calls go out, and they must succeed all the same."""
+    service = server_backend.service
+    assert service is not None
+    store = server_backend.store()
+    cid = await store.create(ALICE, "m", "unnoticed")
+    appended, failed = await all_at_once(store, cid, "before")
+    assert failed == []
+
+    service.stop()  # no await from here on: nothing reads the closed sockets
+    service.start()
+    with anyio.fail_after(10):
+        more, failed = await all_at_once(store, cid, "after")
+    assert failed == [], f"{len(failed)} of {BUSY} calls failed right after the restart: {failed[:3]}"
+    assert [m["content"] for m in await store.load(cid, ALICE)] == ["before"] * appended + ["after"] * more
+
+
 def test_stored_turns_are_plain_json(tmp_path: Path) -> None:
     """SQLite keeps the whole thread as one JSON list in a plain table (readable without opper-mcp)."""
     from opper_mcp.store.sqlite import SQLiteConversationStore

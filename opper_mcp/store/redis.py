@@ -7,8 +7,12 @@ Keys (a single Redis or a primary with replicas, not Redis Cluster: scripts touc
 
 Every write is one Lua script, so it checks the owner and appends (RPUSH) atomically, in arrival order,
 without reading the turns back; it also trims the oldest turns past the size bound, and sets the
-expiry (PEXPIRE) on every key it touches, so age is enforced by Redis itself. The client connects on
-first use and reconnects by itself after an outage.
+expiry (PEXPIRE) on every key it touches, so age is enforced by Redis itself.
+
+The client connects on first use and needs no restart after an outage: a call while Redis is down fails
+at once (connection refused), and the first call after it is back succeeds. Pooled connections that the
+old server closed are replaced before use, and a connection that breaks under a command is retried once,
+at once, on a new socket (see `_client_options`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from opper_mcp.store.base import (
@@ -86,6 +93,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _client_options() -> dict[str, Any]:
+    """How the pool survives a restarted Redis without failing a call on every connection the old one held.
+
+    redis-py checks a pooled connection on checkout and reconnects it when the server has closed it,
+    but skips that check while "maintenance notifications" (a Redis Enterprise/Cloud feature, on by
+    default with RESP3) are enabled; and `from_url` pools get no retries. Together, each connection idle
+    through an outage failed one call ("Connection closed by server") after Redis was back. So: no
+    maintenance notifications (plain Redis sends none), and one immediate retry on a new socket for a
+    connection that breaks under a command. Only connection errors are retried, never timeouts (a slow
+    write must not run twice or take twice as long); the retry can repeat a write only if the server
+    dropped the connection after running it and accepts a new one at once, which a stopped server cannot.
+    """
+    options: dict[str, Any] = {"retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))}
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # an older redis-py: no such mode, the checkout check always runs
+        return options
+    options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    return options
+
+
 class RedisConversationStore:
     backend = "redis"
 
@@ -97,7 +125,7 @@ class RedisConversationStore:
         # No connection is made here: the first command connects, a failed one reconnects next time.
         self._redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=min(timeout_s, 3.0), socket_timeout=timeout_s,
-            health_check_interval=30,
+            health_check_interval=30, **_client_options(),
         )
         self._create = self._redis.register_script(CREATE)
         self._append = self._redis.register_script(APPEND)
