@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,11 +13,11 @@ import jsonschema
 import pytest
 from mcp import Client
 
-from opper_mcp.server import build_state
+from opper_mcp.server import build_server, build_state
 from opper_mcp.tools.catalog import MAX_DERIVED, ModelCatalog
 from opper_mcp.tools.models import ModelList
 from tests.fake_opper import FakeOpperServer
-from tests.support import connect, data_of, make_settings, text_of
+from tests.support import connect, data_of, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -56,17 +55,19 @@ async def test_repeated_calls_answer_the_same_page_for_the_same_arguments(settin
             assert json.loads(text) == data  # both channels carry the same result
 
 
-async def test_a_refreshed_catalogue_is_answered_fresh(fake_opper: FakeOpperServer, tmp_path: Path) -> None:
-    settings = make_settings(fake_opper.url, tmp_path, models_ttl_s=0.3)
-    async with connect(settings) as client:
+async def test_a_refreshed_catalogue_is_answered_fresh(fake_opper: FakeOpperServer, settings: Any) -> None:
+    now = [0.0]
+    state = dataclasses.replace(build_state(settings), catalog=ModelCatalog(ttl_s=10.0, clock=lambda: now[0]))
+    async with Client(build_server(settings, state), raise_exceptions=True) as client:  # type: ignore[arg-type]
         before = data_of(await client.call_tool("list_models", {"query": "zz-late"}))
         assert before["total"] == 0
         src = next(e for e in fake_opper.state.models if not e.retired)
         late = dataclasses.replace(src, info={**src.info, "id": "zz-late/model", "aliases": []})
         fake_opper.state.models.append(late)
+        now[0] = 9.0
         cached = data_of(await client.call_tool("list_models", {"query": "zz-late"}))
         assert cached == before  # within the TTL: the cached catalogue, as before this change
-        await anyio.sleep(0.35)
+        now[0] = 10.5
         after = data_of(await client.call_tool("list_models", {"query": "zz-late"}))
         assert after["total"] == 1 and after["models"][0]["id"] == "zz-late/model"
     assert len(fake_opper.state.requests_to("/v3/models")) == 2
