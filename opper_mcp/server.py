@@ -51,6 +51,9 @@ class ToolSpec:
     idempotent: bool
     destructive: bool = False
     long_result: bool = False
+    # The tool builds its structured content from its output model itself, so the SDK's check of
+    # every result against that model again is pure cost (the outputSchema is still published).
+    trusted_output: bool = False
 
 
 # Results up to the output budget are expected, not accidents: Claude Code keeps them inline
@@ -60,7 +63,7 @@ MAX_RESULT_META = {"anthropic/maxResultSizeChars": OUTPUT_BUDGET_CHARS + 2_000}
 
 def tool_specs() -> dict[str, ToolSpec]:
     return {
-        "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True),
+        "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True, trusted_output=True),
         "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False, long_result=True),
         "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False,
                                long_result=True),
@@ -103,6 +106,8 @@ def make_tool(name: str, ts: ToolSpec) -> Tool:
     )
     tool.parameters = compact(tool.parameters)
     tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
+    if ts.trusted_output:
+        tool.fn_metadata.output_model = None  # the SDK then publishes the schema without validating against it
     return tool
 
 

@@ -22,7 +22,7 @@ PAGE_SIZE = 500
 MAX_PAGES = 50  # 25,000 models: a bound, not an expectation
 UPSTREAM_INCLUDES = ("maker", "benchmarks", "route", "policy")
 KEYED_INCLUDES = frozenset({"route", "policy"})
-MAX_DERIVED = 16  # derived views kept (e.g. rows per include set)
+MAX_DERIVED = 64  # derived views kept (rows per include set, serialised pages), least recently used dropped
 
 T = TypeVar("T")
 
@@ -52,6 +52,9 @@ class ModelCatalog:
                 hint="set OPPER_API_KEY, or drop route/policy (maker and benchmarks are public)",
             )
         cache_key = (upstream, opper.key_fingerprint if keyed else "")
+        entry = self._entries.get(cache_key)
+        if entry is not None and self._clock() - entry.fetched_at <= self.ttl_s:
+            return entry.models  # warm: no lock, so no trip through the event loop
         async with self._lock:
             entry = self._entries.get(cache_key)
             if entry is None or self._clock() - entry.fetched_at > self.ttl_s:
@@ -68,8 +71,9 @@ class ModelCatalog:
 
         A refreshed (or another key's) catalogue is a different list, so nothing stale is served.
         """
-        hit = self._derived.get(key)
+        hit = self._derived.pop(key, None)
         if hit is not None and hit[0] is models:
+            self._derived[key] = hit  # now the most recently used
             return cast(T, hit[1])
         value = build(models)
         if len(self._derived) >= MAX_DERIVED:

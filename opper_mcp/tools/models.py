@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import ModelInfo
 from opper_mcp.tools.args import CommaList
-from opper_mcp.tools.catalog import matches
-from opper_mcp.tools.result import respond
+from opper_mcp.tools.catalog import ModelCatalog, matches
+from opper_mcp.tools.result import render, result_of
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 Include = Literal[
@@ -89,7 +89,29 @@ async def list_models(
     state = app_state(ctx)
     blocks = tuple(dict.fromkeys(include or []))
     catalogue = await state.catalog.models(opper_for(ctx), blocks)
-    rows = state.catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
+    # Warm calls with the same arguments answer the same bytes: the page is serialised once per
+    # catalogue snapshot, not per call.
+    key = ("page", blocks, query, type, provider, tuple(capability or ()), limit, offset)
+    data, text = state.catalog.derived(
+        catalogue, key, lambda models: page(state.catalog, models, blocks, query, type, provider, capability, limit,
+                                            offset)
+    )
+    return result_of(data, text)
+
+
+def page(
+    catalog: ModelCatalog,
+    catalogue: list[ModelInfo],
+    blocks: tuple[Include, ...],
+    query: str,
+    type: str,
+    provider: str,
+    capability: list[str] | None,
+    limit: int,
+    offset: int,
+) -> tuple[dict[str, Any], str]:
+    """One page of the filtered catalogue as (structured content, text), cut to the output budget."""
+    rows = catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
     if query or type or provider or capability:
         found = [
             i
@@ -118,7 +140,7 @@ async def list_models(
         return True
 
     set_next()
-    return respond(result, shrink)
+    return render(result, shrink)
 
 
 def row_data(model: ModelInfo, include: Sequence[str]) -> dict[str, Any]:

@@ -23,8 +23,9 @@ def _dump(model: BaseModel | dict[str, Any]) -> tuple[dict[str, Any], str]:
     return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def respond(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None = None) -> CallToolResult:
-    """Serialise `model`; while the text is over the budget, let `shrink` make it smaller.
+def render(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None = None) -> tuple[dict[str, Any], str]:
+    """`model` as (structured content, compact JSON text); while the text is over the budget, let
+    `shrink` make it smaller.
 
     `shrink` mutates the model (or dict) by one step (cut a page, drop rows…) and says whether it
     could; the common case, a result within budget, is serialised exactly once.
@@ -32,7 +33,17 @@ def respond(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None
     data, text = _dump(model)
     while shrink is not None and len(text) > OUTPUT_BUDGET_CHARS and shrink():
         data, text = _dump(model)
+    return data, text
+
+
+def result_of(data: dict[str, Any], text: str) -> CallToolResult:
+    """A tool result from a `render`ed pair; a cached pair is answered without serialising again."""
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def respond(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None = None) -> CallToolResult:
+    """`render` as a tool result."""
+    return result_of(*render(model, shrink))
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:

@@ -3,7 +3,10 @@
 Floors: a one-tool `MCPServer` (the SDK's cost) and a direct httpx2 request (the network's).
 Everything runs on loopback against the Opper emulator. Usage:
 
-    uv run python -m tests.bench [--quick] [--only http,conn,...]
+    uv run python -m tests.bench [--quick] [--only http,conn,...] [--baseline REF]
+
+`--baseline REF` also runs the HTTP section against the server as it was at git REF, in the same
+alternating rounds: a before/after from one run, machine noise shared.
 """
 
 from __future__ import annotations
@@ -339,8 +342,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_http(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_http(cmd: list[str], env: dict[str, str], port: int, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -404,11 +407,11 @@ def pct(values: list[float], q: float) -> float:
 class HttpServer:
     """One server process under load: its calls, latencies and own CPU time (user+sys), summed over rounds."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
         import psutil
 
         self.port = free_port()
-        self.proc = start_http([*cmd, str(self.port)], env, self.port)
+        self.proc = start_http([*cmd, str(self.port)], env, self.port, cwd)
         self.ps = psutil.Process(self.proc.pid)
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.seconds = 0.0
@@ -463,7 +466,15 @@ def reset(*servers: HttpServer) -> None:
         server.latencies = []
 
 
-async def bench_http(url: str, cache: Path, seconds: float) -> None:
+def checkout(ref: str, into: Path) -> Path:
+    """The `opper_mcp` package as it was at git `ref`; run from that directory, it shadows the installed one."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref, "opper_mcp"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+async def bench_http(url: str, cache: Path, seconds: float, baseline: str | None = None) -> None:
     """Ours and two floors side by side, in alternating one-second rounds so machine noise hits all alike.
 
     Floors: `echo`, a plain string as long as our result (the brief's floor), and `replay`, our exact
@@ -473,7 +484,11 @@ async def bench_http(url: str, cache: Path, seconds: float) -> None:
     calls = {"grep_spec": {"pattern": "trace_uuid"}, "list_models": {"limit": 20}}
     ours = HttpServer([*OPPER, "--transport", "http", "--port"], env)
     floor: HttpServer | None = None
+    base: HttpServer | None = None
     try:
+        if baseline:
+            tree = checkout(baseline, cache / "baseline")
+            base = HttpServer([*OPPER, "--transport", "http", "--port"], {**env, "PYTHONPATH": str(tree)}, tree)
         recorded = {tool: record_result(ours.url, tool, arguments) for tool, arguments in calls.items()}
         replay_file = cache / "replay.json"
         replay_file.write_text(json.dumps(recorded))
@@ -487,6 +502,8 @@ async def bench_http(url: str, cache: Path, seconds: float) -> None:
                 ("echo", floor, "echo", echo),
                 ("replay", floor, "replay", {"name": tool}),
             ]
+            if base is not None:
+                runs.append(("base", base, tool, arguments))
             for _, server, name, args in runs:
                 await server.round(name, lambda i, a=args: a, 0.5)  # warm
             sums = {label: Sums() for label, *_ in runs}
@@ -504,7 +521,13 @@ async def bench_http(url: str, cache: Path, seconds: float) -> None:
                    f"{cpu['ours'] / cpu['echo']:.2f}x (target <= 1.15x)")
             report(f"HTTP: server CPU per call, {tool} (warm) vs the same result replayed", ms(cpu["ours"], 2),
                    ms(cpu["replay"], 2), f"{cpu['ours'] / cpu['replay']:.2f}x: ours is "
-                   f"{(cpu['ours'] - cpu['replay']) * 1000:.2f} ms/call, the rest is the SDK's")
+                   f"{(cpu['ours'] - cpu['replay']) * 1000:.2f} ms/call, the rest is the SDK's "
+                   f"(the replay alone is {cpu['replay'] / cpu['echo']:.2f}x echo)")
+            if base is not None:
+                report(f"HTTP: server CPU per call, {tool} (warm): now vs at {baseline}", ms(cpu["ours"], 2),
+                       ms(cpu["base"], 2), f"{cpu['ours'] / cpu['base']:.2f}x; at {baseline}: "
+                       f"{cpu['base'] / cpu['echo']:.2f}x echo, {cpu['base'] / cpu['replay']:.2f}x replay, "
+                       f"{rate['base']:.0f} calls/s")
             report(f"HTTP, 16 concurrent: {tool} p50 / p99 latency", f"{ms(pct(lat, 0.5))} / {ms(pct(lat, 0.99))}",
                    f"{ms(pct(flat, 0.5))} / {ms(pct(flat, 0.99))}", "-")
         # Every call a pattern never seen before: no remembered result, the regex scans the whole spec.
@@ -516,14 +539,15 @@ async def bench_http(url: str, cache: Path, seconds: float) -> None:
                    f"p50 {ms(pct(ours.latencies, 0.5))}, server CPU {ms(ours.cpu_per_call)}/call")
     finally:
         ours.stop()
-        if floor is not None:
-            floor.stop()
+        for extra in (floor, base):
+            if extra is not None:
+                extra.stop()
 
 
 SECTIONS = ("cold", "calls", "client", "grep", "conn", "stream", "http")
 
 
-async def main(quick: bool, only: set[str]) -> None:
+async def main(quick: bool, only: set[str], baseline: str | None = None) -> None:
     runs = 5 if quick else 15
     with tempfile.TemporaryDirectory() as tmp, FakeOpperServer() as fake:
         cache = Path(tmp)
@@ -543,7 +567,7 @@ async def main(quick: bool, only: set[str]) -> None:
         if "stream" in only:
             await bench_stream_latency(fake, cache / "stream", runs)
         if "http" in only:
-            await bench_http(fake.url, cache / "http", 3 if quick else 10)
+            await bench_http(fake.url, cache / "http", 3 if quick else 10, baseline)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)} | opper-mcp | floor | ratio / note")
     print(f"{'-' * width}-|-----------|-------|-------------")
@@ -555,6 +579,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke check")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    parser.add_argument("--baseline", metavar="REF", help="also run the HTTP section against the server at git REF")
     os.chdir(ROOT)
     options = parser.parse_args()
-    anyio.run(main, options.quick, set(options.only.split(",")))
+    anyio.run(main, options.quick, set(options.only.split(",")), options.baseline)
