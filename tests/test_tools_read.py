@@ -288,6 +288,15 @@ async def test_grep_spec_hit_with_location_and_context(client: Client, fake_oppe
     assert data["spec_source"] == "network" and "stale" not in data
 
 
+async def test_grep_spec_repeated_search_answers_the_same(client: Client) -> None:
+    first = await ok(client, "grep_spec", pattern="operationId:", max_matches=3)
+    again = await ok(client, "grep_spec", pattern="operationId:", max_matches=3)
+    assert again == {**first, "spec_source": "memory"}  # served from memory, same matches
+    assert await ok(client, "grep_spec", pattern="operationId:", max_matches=3) == again
+    other = await ok(client, "grep_spec", pattern="operationId:", max_matches=3, context=0)
+    assert other["matches"] != again["matches"] and all(m["before"] == [] for m in other["matches"])
+
+
 async def test_grep_spec_case_and_truncation(client: Client) -> None:
     data = await ok(client, "grep_spec", pattern="OPERATIONID: LISTMODELS", ignore_case=False)
     assert data["total_matches"] == 0 and "case-sensitive" in data["next_hint"]

@@ -77,7 +77,8 @@ def _key_of(stripped: str) -> str | None:
 class SpecIndex:
     """Immutable view of one spec text: lines, parsed document, locations, operations."""
 
-    __slots__ = ("_locations", "doc", "grep_memo", "line_starts", "lines", "operations", "schema_names", "text")
+    __slots__ = ("_locations", "doc", "grep_memo", "line_starts", "lines", "operations", "rendered", "schema_names",
+                 "text")
 
     def __init__(self, text: str, doc: dict[str, Any], lines: list[str]) -> None:
         self.text = text
@@ -85,6 +86,8 @@ class SpecIndex:
         self.lines = lines
         # grep results for this text (it never changes), filled by `grep.grep`; goes with the index.
         self.grep_memo: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+        # tool results rendered from this text (serialised once, answered again as they are); filled by the tools.
+        self.rendered: OrderedDict[tuple[object, ...], Any] = OrderedDict()
         self.line_starts: list[int] = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:-1]
         self.operations: list[Operation] = _operations(doc)
         schemas = _mapping(_mapping(doc.get("components")).get("schemas"))

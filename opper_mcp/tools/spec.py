@@ -14,12 +14,13 @@ from opper_mcp.opper.client import OpperClient
 from opper_mcp.spec.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
 from opper_mcp.spec.results import GrepResult, ReadResult
 from opper_mcp.spec.store import SpecFetcher, SpecResponse, SpecSnapshot
-from opper_mcp.tools.result import respond
+from opper_mcp.tools.result import render, respond, result_of
 from opper_mcp.tools.state import ToolContext, app_state
 
 SPEC_PATH = "/v3/openapi.yaml"
 INLINE_GREP_S = 0.02  # a usual search takes well under 2 ms on the event loop
 GREP_TIMEOUT_S = 1.0
+RENDERED_SIZE = 128  # grep_spec results kept serialised per spec version
 
 
 def spec_fetcher(opper: OpperClient) -> SpecFetcher:
@@ -58,6 +59,12 @@ async def grep_spec(
     from opper_mcp.spec.grep import grep
 
     snap = await _snapshot(ctx)
+    # Agents repeat searches: the same search on the same spec text is answered as serialised the first time.
+    key = (pattern, ignore_case, context, max_matches, snap.source, snap.stale_reason)
+    rendered = snap.index.rendered
+    if key in rendered:
+        rendered.move_to_end(key)
+        return result_of(*rendered[key])
     run = functools.partial(grep, snap.index, pattern, ignore_case=ignore_case, context=context,
                             max_matches=max_matches)
     try:
@@ -80,7 +87,10 @@ async def grep_spec(
                             "output budget; lower context or narrow the pattern")
         return True
 
-    return respond(result, shrink)
+    rendered[key] = pair = render(result, shrink)
+    if len(rendered) > RENDERED_SIZE:
+        rendered.popitem(last=False)
+    return result_of(*pair)
 
 
 async def read_spec(
