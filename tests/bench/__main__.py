@@ -477,7 +477,7 @@ def checkout(ref: str, into: Path) -> Path:
 async def bench_http(url: str, cache: Path, seconds: float, baseline: str | None = None) -> None:
     """Ours and two floors side by side, in alternating one-second rounds so machine noise hits all alike.
 
-    Floors: `echo`, a plain string as long as our result (the brief's floor), and `replay`, our exact
+    Floors: `echo`, a plain string as long as our result (the floor the target is set against), and `replay`, our exact
     result answered by a bare MCPServer (what the SDK costs for that result, with none of our work).
     """
     env = env_for(url, cache)
