@@ -248,12 +248,22 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 
 
 def serve(settings: Settings) -> int:
-    import anyio
+    import gc
 
-    from opper_mcp.server import build_server, build_state, enabled_tools
+    # Start-up creates many objects that live as long as the process (the SDK's types, every tool's
+    # schemas) and frees few, so the collector's passes meanwhile are wasted work on every spawn;
+    # frozen afterwards, those objects stay out of every later collection too.
+    gc.disable()
+    try:
+        import anyio
 
-    state = build_state(settings)
-    server = build_server(settings, state)
+        from opper_mcp.server import build_server, build_state, enabled_tools
+
+        state = build_state(settings)
+        server = build_server(settings, state)
+    finally:
+        gc.freeze()
+        gc.enable()
     where = (
         "stdio" if settings.transport == "stdio"
         else f"http://{settings.host}:{settings.port}/mcp (auth: {settings.auth_mode})"
