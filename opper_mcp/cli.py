@@ -11,11 +11,17 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from opper_mcp import __version__
 from opper_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TOOLS, OFF_BY_DEFAULT, Settings, env_defaults
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from opper_mcp.tools.state import AppState
 
 
 class RedactingFilter(logging.Filter):
@@ -247,23 +253,32 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
-def serve(settings: Settings) -> int:
+def start_up(settings: Settings) -> tuple[AppState, MCPServer[AppState]]:
+    """Import the SDK and build the server with the garbage collector off, then freeze what was built.
+
+    Start-up creates many objects that live as long as the process (the SDK's types, every tool's
+    schemas) and frees few, so the collector's passes meanwhile are wasted work on every spawn;
+    frozen afterwards, those objects stay out of every later collection too.
+    """
     import gc
 
-    # Start-up creates many objects that live as long as the process (the SDK's types, every tool's
-    # schemas) and frees few, so the collector's passes meanwhile are wasted work on every spawn;
-    # frozen afterwards, those objects stay out of every later collection too.
     gc.disable()
     try:
-        import anyio
-
-        from opper_mcp.server import build_server, build_state, enabled_tools
+        from opper_mcp.server import build_server, build_state
 
         state = build_state(settings)
-        server = build_server(settings, state)
+        return state, build_server(settings, state)
     finally:
         gc.freeze()
         gc.enable()
+
+
+def serve(settings: Settings) -> int:
+    import anyio
+
+    from opper_mcp.server import enabled_tools
+
+    state, server = start_up(settings)
     where = (
         "stdio" if settings.transport == "stdio"
         else f"http://{settings.host}:{settings.port}/mcp (auth: {settings.auth_mode})"

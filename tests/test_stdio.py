@@ -6,6 +6,7 @@ import json
 import queue
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -283,3 +284,17 @@ def test_bad_config_exits_2_with_message(tmp_path: Path, env: dict[str, str], ar
     assert {f for f in named if f not in help_text} == set(), f"the message names flags that do not exist: {named}"
     assert not (tmp_path / "c").exists()
 
+
+
+def test_start_up_leaves_the_collector_on_and_the_start_up_heap_frozen(tmp_path: Path) -> None:
+    # In a child process: freezing is process-wide. A collector left off would leak every cycle.
+    code = (
+        "import gc, sys\n"
+        "from opper_mcp.cli import start_up\n"
+        "from opper_mcp.settings import Settings\n"
+        "state, server = start_up(Settings(cache_dir=sys.argv[1]))\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10_000, type(server).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "MCPServer"]
