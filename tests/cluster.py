@@ -22,7 +22,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.transport_support import ROOT, SERVER_CMD, HttpServer, free_port, stop_process, wait_healthy
+from tests.transport_support import ROOT, SERVER_CMD, HttpServer, OnLoopback, free_port, stop_process, wait_healthy
 
 NGINX = Path(os.environ.get("OPPER_MCP_TEST_NGINX", "/usr/sbin/nginx"))
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -39,7 +39,7 @@ def require_nginx() -> Path:
 
 
 @dataclass
-class Replica:
+class Replica(OnLoopback):
     """One `opper-mcp --transport http` process; restartable on the same port."""
 
     name: str
@@ -49,14 +49,6 @@ class Replica:
     log_dir: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base}/mcp"
 
     @property
     def stderr_path(self) -> Path:
@@ -107,7 +99,7 @@ def render_nginx_conf(
 
 
 @dataclass
-class Nginx:
+class Nginx(OnLoopback):
     """The real nginx (master in the foreground) on a free port, its prefix in a temporary directory."""
 
     prefix: Path
@@ -115,14 +107,6 @@ class Nginx:
     balance: str | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base}/mcp"
 
     def start(self) -> None:
         binary = require_nginx()

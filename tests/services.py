@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -226,10 +226,13 @@ class PostgresService:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def redis_service() -> Iterator[RedisService]:
+S = TypeVar("S", RedisService, PostgresService)
+
+
+def _running(kind: type[S]) -> Iterator[S]:
+    """A started service for the session, closed at its end; a skip with the reason when its binary is missing."""
     try:
-        service = RedisService()
+        service = kind()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     service.start()
@@ -237,19 +240,16 @@ def redis_service() -> Iterator[RedisService]:
         yield service
     finally:
         service.close()
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> Iterator[RedisService]:
+    yield from _running(RedisService)
 
 
 @pytest.fixture(scope="session")
 def postgres_service() -> Iterator[PostgresService]:
-    try:
-        service = PostgresService()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    service.start()
-    try:
-        yield service
-    finally:
-        service.close()
+    yield from _running(PostgresService)
 
 
 @pytest.fixture

@@ -82,12 +82,10 @@ def stop_process(proc: subprocess.Popen[Any], *, sig: int = signal.SIGTERM, time
     return int(proc.returncode)
 
 
-@dataclass
-class HttpServer:
-    proc: subprocess.Popen[bytes]
+class OnLoopback:
+    """`base` and `url` of a server process listening on 127.0.0.1:`port`."""
+
     port: int
-    stderr_path: Path
-    env: dict[str, str] = field(repr=False)
 
     @property
     def base(self) -> str:
@@ -96,6 +94,15 @@ class HttpServer:
     @property
     def url(self) -> str:
         return f"{self.base}/mcp"
+
+
+@dataclass
+class HttpServer(OnLoopback):
+    proc: subprocess.Popen[bytes]
+    port: int
+    stderr_path: Path
+    env: dict[str, str] = field(repr=False)
+
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")

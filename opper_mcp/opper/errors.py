@@ -124,12 +124,6 @@ def error_class(status: int) -> type[OpperAPIError]:
     return OpperAPIError
 
 
-def extract_message(body: str) -> tuple[str, str | None]:
-    """Opper's message and code from an error body, or a description of a body that carries none."""
-    found = opper_message(body)
-    return found if found is not None else (describe_body(body), None)
-
-
 def opper_message(body: str) -> tuple[str, str | None] | None:
     """Read Opper's message and code out of any error-body shape it is known to send (else None).
 
