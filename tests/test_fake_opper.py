@@ -61,7 +61,7 @@ def chat_body(**extra: Any) -> dict[str, Any]:
 def test_server_starts_fast_and_stops_cleanly() -> None:
     t0 = time.monotonic()
     with FakeOpperServer() as server:
-        assert time.monotonic() - t0 < 0.3
+        assert time.monotonic() - t0 < 1.0
         assert server.url.startswith("http://127.0.0.1:")
         assert not server.url.endswith("/v3")
         assert server.state.requests == []  # start-up leaves no trace in the log

@@ -434,7 +434,7 @@ def test_pathological_patterns_answer_quickly(portal_client: tuple[BlockingPorta
     if re.search(r"\d{4,}", pattern) or "(?x)" in pattern:
         # Huge repeat counts are refused before compiling (compiling alone took minutes and gigabytes).
         assert result.is_error and ("repeats too much" in text or "verbose" in text), text[:300]
-        assert took < 0.5, f"{pattern!r} was refused only after {took:.1f} s"
+        assert took < 1.0, f"{pattern!r} was refused only after {took:.1f} s"
     still_serving(portal, client)
 
 

@@ -53,7 +53,7 @@ async def test_late_end_of_body_is_not_waited_for(opper: OpperClient, fake_opper
     fake_opper.state.stream_end_delay = 5.0
     started = time.monotonic()
     events = await read_stream(opper)
-    assert events and time.monotonic() - started < 1.5
+    assert events and time.monotonic() - started < 3.0  # the end of the body comes after 5 s
     await opper.request("GET", "/v3/traces", params={"limit": 1})
     assert fake_opper.connections_opened == 2  # the undrained connection was closed, not reused
 

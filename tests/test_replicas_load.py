@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,36 +109,71 @@ def plan(index: int) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-async def run_client(client: Client, owner: str, index: int, run: Run, progress: Progress) -> None:
+async def run_client(url: str, token: str, index: int, run: Run, progress: Progress) -> None:
+    """One agent: its calls in order, each bounded in time.
+
+    A response cut by the SIGKILL can take the whole client down, not just its call: the SDK's transport
+    lets a truncated body escape its task group. The agent then reconnects, as a real one would, and goes
+    on with its next call; the cut call counts as killed when it was in flight at the kill.
+    """
+    owner = f"name:{PEOPLE[index % len(PEOPLE)]}"
+    calls = plan(index)
     conversation: str | None = None
-    for kind, tool, args in plan(index):
-        if kind == "chat_more" and conversation is not None:
-            args = {**args, "conversation_id": conversation}
-        elif kind == "chat_more":
-            kind = "chat_new"
-        call = Call(kind, tool, args, started=time.monotonic())
-        run.calls += 1
-        run.by_kind[kind] += 1
-        result: Any = None
-        error: str | None = None
+    reconnects = 0
+    while calls:
+        current: Call | None = None
         try:
-            with anyio.fail_after(CALL_TIMEOUT_S):
-                result = await client.call_tool(tool, args)
-        except TimeoutError:
-            run.hangs += 1
-            error = "hang"
-        except Exception as exc:  # the connection (through nginx) to a replica that died mid-call
+            async with connect(url, token, index) as client:
+                while calls:
+                    kind, tool, args = calls.pop(0)
+                    if kind == "chat_more" and conversation is not None:
+                        args = {**args, "conversation_id": conversation}
+                    elif kind == "chat_more":
+                        kind = "chat_new"
+                    current = Call(kind, tool, args, started=time.monotonic())
+                    run.calls += 1
+                    run.by_kind[kind] += 1
+                    result: Any = None
+                    error: str | None = None
+                    try:
+                        with anyio.fail_after(CALL_TIMEOUT_S):
+                            result = await client.call_tool(tool, args)
+                    except TimeoutError:
+                        run.hangs += 1
+                        error = "hang"
+                    except Exception as exc:  # the connection (through nginx) to a replica that died mid-call
+                        error = f"{type(exc).__name__}: {exc}"
+                    current.ended = time.monotonic()
+                    progress.tick()
+                    if error is not None:
+                        cut(run, current, error)
+                        current = None
+                        break  # a fresh connection for the next call
+                    conversation = check(run, current, result, owner, conversation)
+                    current = None
+        except Exception as exc:  # the transport itself died (see above), or connecting failed
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]
             error = f"{type(exc).__name__}: {exc}"
-        call.ended = time.monotonic()
-        progress.tick()
-        if error is not None:
-            if error != "hang" and error.strip() and run.in_flight_at_kill(call):
-                run.killed += 1
-                run.kill_errors[error[:120]] += 1
-            else:
-                run.failures.append(f"{tool}({args}) at +{call.started - run.t0:.1f}s: {error}"[:400])
-            continue
-        conversation = check(run, call, result, owner, conversation)
+            if current is not None:  # the call it died under
+                current.ended = time.monotonic()
+                progress.tick()
+                cut(run, current, error)
+            elif not run.in_flight_at_kill(Call("connect", "initialize", {}, time.monotonic(), time.monotonic())):
+                run.failures.append(f"connecting at +{time.monotonic() - run.t0:.1f}s: {error}"[:400])
+            reconnects += 1
+            if reconnects > 5:
+                run.failures.append(f"client {index} gave up after {reconnects} reconnects: {error}"[:400])
+                return
+
+
+def cut(run: Run, call: Call, error: str) -> None:
+    """A call that ended without a result: killed by the SIGKILL if in flight then, else a failure."""
+    if error != "hang" and error.strip() and run.in_flight_at_kill(call):
+        run.killed += 1
+        run.kill_errors[error[:120]] += 1
+    else:
+        run.failures.append(f"{call.tool}({call.args}) at +{call.started - run.t0:.1f}s: {error}"[:400])
 
 
 def check(run: Run, call: Call, result: Any, owner: str, conversation: str | None) -> str | None:
@@ -241,15 +276,14 @@ async def events(run: Run, replicas: list[Replica], store: Any, progress: Progre
     run.up_at = time.monotonic()
 
 
-async def open_clients(stack: AsyncExitStack, url: str, people: dict[str, str]) -> AsyncIterator[tuple[Client, str]]:
-    for index in range(CLIENTS):
-        name = PEOPLE[index % len(PEOPLE)]
-        http = await stack.enter_async_context(httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {people[name]}"}, timeout=httpx2.Timeout(30, read=60)))
-        mode = "legacy" if index % 8 == 0 else "auto"  # some 2025-11-25 clients too (stateless replicas)
-        client = await stack.enter_async_context(
-            Client(streamable_http_client(url, http_client=http), mode=mode, read_timeout_seconds=30))
-        yield client, f"name:{name}"
+@asynccontextmanager
+async def connect(url: str, token: str, index: int) -> AsyncIterator[Client]:
+    """A client of the agent `index`; every eighth one speaks 2025-11-25 (stateless replicas serve it too)."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx2.Timeout(30, read=60)) as http:
+        mode = "legacy" if index % 8 == 0 else "auto"
+        async with Client(streamable_http_client(url, http_client=http), mode=mode, read_timeout_seconds=30) as client:
+            yield client
 
 
 async def test_load_with_faults_replica_kill_and_store_restart(
@@ -261,16 +295,14 @@ async def test_load_with_faults_replica_kill_and_store_restart(
     run = Run()
     total = CLIENTS * CALLS_PER_CLIENT
     progress = Progress(total)
-    async with AsyncExitStack() as stack:
-        clients = [pair async for pair in open_clients(stack, nginx.url, people)]
-        fake.state.fault_rate(FAULT_RATE, seed=99)
-        run.t0 = time.monotonic()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(events, run, replicas, store, progress)
-            for index, (client, owner) in enumerate(clients):
-                tg.start_soon(run_client, client, owner, index, run, progress)
-        took = time.monotonic() - run.t0
-        fake.state.fault_rate(0)
+    fake.state.fault_rate(FAULT_RATE, seed=99)
+    run.t0 = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(events, run, replicas, store, progress)
+        for index in range(CLIENTS):
+            tg.start_soon(run_client, nginx.url, people[PEOPLE[index % len(PEOPLE)]], index, run, progress)
+    took = time.monotonic() - run.t0
+    fake.state.fault_rate(0)
 
     # Every turn a client was told was saved is in the store, in order (loaded from the store itself).
     lost: list[str] = []
