@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 TIMEOUT_S = 60
 HANDSHAKE = [
@@ -21,17 +22,31 @@ HANDSHAKE = [
 def main(script: str) -> int:
     version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=True)
     sys.stdout.write(version.stdout)
-    stdin = "".join(json.dumps(m) + "\n" for m in HANDSHAKE)
-    # stdin closes after the last request: the server answers, then exits at end of input.
-    done = subprocess.run([script], input=stdin, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={"PATH": "/usr/bin:/bin", "OPPER_API_KEY": "ci-smoke-key"})
-    answers = {m.get("id"): m for m in map(json.loads, filter(None, done.stdout.splitlines()))}
-    tools = answers.get(2, {}).get("result", {}).get("tools")
-    if not tools:
-        sys.stdout.write(f"no tools/list answer (exit {done.returncode}):\n{done.stdout[-2000:]}\n")
-        sys.stdout.write(done.stderr[-2000:] + "\n")
+    # As an MCP client does: send, read the answers, and only then close stdin (which asks the server to
+    # exit, cancelling whatever is still in flight).
+    proc = subprocess.Popen([script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={"PATH": "/usr/bin:/bin", "OPPER_API_KEY": "ci-smoke-key"})
+    assert proc.stdin is not None and proc.stdout is not None
+    timer = threading.Timer(TIMEOUT_S, proc.kill)
+    timer.start()
+    tools = None
+    try:
+        proc.stdin.write("".join(json.dumps(m) + "\n" for m in HANDSHAKE))
+        proc.stdin.flush()
+        for line in proc.stdout:
+            if line.strip() and json.loads(line).get("id") == 2:
+                tools = json.loads(line).get("result", {}).get("tools")
+                break
+        proc.stdin.close()
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        proc.kill()
+    stderr = proc.stderr.read() if proc.stderr is not None else ""
+    if not tools or code != 0:
+        sys.stdout.write(f"no tools/list answer or a bad exit (exit {code}, tools {tools!r:.200})\n{stderr[-2000:]}\n")
         return 1
-    sys.stdout.write(f"tools/list: {len(tools)} tools: {', '.join(t['name'] for t in tools)}\n")
+    sys.stdout.write(f"tools/list: {len(tools)} tools: {', '.join(t['name'] for t in tools)}; exit {code}\n")
     return 0
 
 
