@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,9 +69,14 @@ class RedisService:
 
     `appendfsync="always"` (the default here) makes every acknowledged write survive a SIGKILL;
     Redis's own default, "everysec", may lose the last second.
+
+    `tls=True` serves TLS only (`rediss://`), with a certificate from a private CA made for the run;
+    `client_certs=True` also requires clients to present one signed by that CA (mutual TLS);
+    `server_names` are the names the server's certificate is issued for.
     """
 
-    def __init__(self, root: Path | None = None, *, appendfsync: str = "always") -> None:
+    def __init__(self, root: Path | None = None, *, appendfsync: str = "always", tls: bool = False,
+                 client_certs: bool = False, server_names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise FileNotFoundError(f"redis-server not found: {INSTALL_HINT}")
@@ -79,21 +84,54 @@ class RedisService:
         self.port = free_port()
         self.password = "rds-" + secrets.token_hex(8)
         self.appendfsync = appendfsync
+        self.tls = tls or client_certs
+        self.client_certs = client_certs
+        self.server_names = server_names
         self.proc: subprocess.Popen[Any] | None = None
+        if self.tls:
+            self._make_certificates()
+
+    def _make_certificates(self) -> None:
+        import trustme
+
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        server = ca.issue_cert(*self.server_names)
+        server.cert_chain_pems[0].write_to_path(str(self.root / "server.crt"))
+        server.private_key_pem.write_to_path(str(self.root / "server.key"))
+        client = ca.issue_cert("opper-mcp-client.test")
+        client.cert_chain_pems[0].write_to_path(str(self.root / "client.crt"))
+        client.private_key_pem.write_to_path(str(self.root / "client.key"))
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "ca.crt"
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        if not self.tls:
+            return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        query = f"ssl_ca_certs={self.ca_file}"
+        if self.client_certs:
+            query += f"&ssl_certfile={self.root / 'client.crt'}&ssl_keyfile={self.root / 'client.key'}"
+        return f"rediss://:{self.password}@127.0.0.1:{self.port}/0?{query}"
 
     def client(self) -> Any:
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5)
+        # The fixture's own client trusts the CA but not the names: only the store under test must check those.
+        names = {"ssl_check_hostname": False} if self.tls else {}
+        return redis.Redis.from_url(self.url, socket_timeout=5, **names)
 
     def start(self) -> None:
         log = self.root / "redis.log"
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.root / "server.crt"),
+                      "--tls-key-file", str(self.root / "server.key"), "--tls-ca-cert-file", str(self.ca_file),
+                      "--tls-auth-clients", "yes" if self.client_certs else "no"]
         self.proc = subprocess.Popen(
-            [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
+            [str(self.binary), *listen, "--bind", "127.0.0.1", "--dir", str(self.root),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--requirepass", self.password,
              "--logfile", str(log), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -133,16 +171,18 @@ class PostgresService:
 
     PostgreSQL refuses to run as root: when the tests run as root, the cluster belongs to (and runs as)
     the `postgres` system user. `durable=False` turns fsync off, for quick tests (never for benchmarks).
-    Either way an acknowledged commit survives SIGKILL of the server.
+    Either way an acknowledged commit survives SIGKILL of the server. `tls=True` accepts TLS connections
+    only (`hostssl`), with a certificate from a private CA; its URLs ask libpq to verify it (`verify-full`).
     """
 
-    def __init__(self, root: Path | None = None, *, durable: bool = False) -> None:
+    def __init__(self, root: Path | None = None, *, durable: bool = False, tls: bool = False) -> None:
         self.bin = postgres_bin()
         self.root = root or Path(tempfile.mkdtemp(prefix="opper-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
         self.password = "pg-" + secrets.token_hex(8)
         self.durable = durable
+        self.tls = tls
         self.proc: subprocess.Popen[Any] | None = None
         self._user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
@@ -153,6 +193,29 @@ class PostgresService:
                     from exc
             os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
         self._initdb()
+        if tls:
+            self._make_certificates()
+
+    def _make_certificates(self) -> None:
+        """The server's key and certificate (owned by the server's user, key mode 0600 as PostgreSQL demands),
+        the CA for clients, and a pg_hba.conf that refuses TCP connections without TLS."""
+        import trustme
+
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        server = ca.issue_cert("127.0.0.1", "localhost")
+        server.cert_chain_pems[0].write_to_path(str(self.root / "server.crt"))
+        server.private_key_pem.write_to_path(str(self.root / "server.key"))
+        (self.root / "server.key").chmod(0o600)
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n")
+        if self._user is not None:
+            for name in ("server.crt", "server.key"):
+                os.chown(self.root / name, self._user.pw_uid, self._user.pw_gid)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "ca.crt"
 
     def _popen_kwargs(self) -> dict[str, Any]:
         if self._user is None:
@@ -179,7 +242,8 @@ class PostgresService:
         return self.url_for("postgres")
 
     def url_for(self, dbname: str) -> str:
-        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{dbname}"
+        url = f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{dbname}"
+        return f"{url}?sslmode=verify-full&sslrootcert={self.ca_file}" if self.tls else url
 
     def connect(self, dbname: str = "postgres") -> Any:
         import psycopg
@@ -193,6 +257,9 @@ class PostgresService:
             # Commits still reach the OS before they are acknowledged, so they survive a killed server
             # (not a power cut): fine for tests, which never lose the machine.
             settings += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        if self.tls:
+            settings += ["-c", "ssl=on", "-c", f"ssl_cert_file={self.root / 'server.crt'}",
+                         "-c", f"ssl_key_file={self.root / 'server.key'}"]
         with open(log, "ab") as out:
             if self._user is not None:
                 os.chown(log, self._user.pw_uid, self._user.pw_gid)
@@ -229,7 +296,7 @@ class PostgresService:
 S = TypeVar("S", RedisService, PostgresService)
 
 
-def _running(kind: type[S]) -> Iterator[S]:
+def running(kind: Callable[[], S]) -> Iterator[S]:
     """A started service for the session, closed at its end; a skip with the reason when its binary is missing."""
     try:
         service = kind()
@@ -244,26 +311,58 @@ def _running(kind: type[S]) -> Iterator[S]:
 
 @pytest.fixture(scope="session")
 def redis_service() -> Iterator[RedisService]:
-    yield from _running(RedisService)
+    yield from running(RedisService)
+
+
+@pytest.fixture(scope="session")
+def rediss_service() -> Iterator[RedisService]:
+    """Redis over TLS only, its certificate from a private CA that the URL names (`ssl_ca_certs=`)."""
+    yield from running(lambda: RedisService(tls=True))
 
 
 @pytest.fixture(scope="session")
 def postgres_service() -> Iterator[PostgresService]:
-    yield from _running(PostgresService)
+    yield from running(PostgresService)
+
+
+def _running_and_empty(service: RedisService) -> str:
+    if service.proc is None or service.proc.poll() is not None:
+        service.start()
+    service.flush()
+    return service.url
 
 
 @pytest.fixture
 def redis_url(redis_service: RedisService) -> str:
     """The session's Redis, running and empty."""
-    if redis_service.proc is None or redis_service.proc.poll() is not None:
-        redis_service.start()
-    redis_service.flush()
-    return redis_service.url
+    return _running_and_empty(redis_service)
+
+
+@pytest.fixture(scope="session")
+def postgres_tls_service() -> Iterator[PostgresService]:
+    """PostgreSQL that accepts TLS connections only, its certificate from a private CA the URLs name."""
+    yield from running(lambda: PostgresService(tls=True))
+
+
+@pytest.fixture
+def rediss_url(rediss_service: RedisService) -> str:
+    """The session's TLS Redis, running and empty."""
+    return _running_and_empty(rediss_service)
+
+
+def _running_with_a_fresh_database(service: PostgresService) -> str:
+    if service.proc is None or service.proc.poll() is not None:
+        service.start()
+    return service.url_for(service.create_database())
 
 
 @pytest.fixture
 def postgres_url(postgres_service: PostgresService) -> str:
     """A fresh database in the session's PostgreSQL, running."""
-    if postgres_service.proc is None or postgres_service.proc.poll() is not None:
-        postgres_service.start()
-    return postgres_service.url_for(postgres_service.create_database())
+    return _running_with_a_fresh_database(postgres_service)
+
+
+@pytest.fixture
+def postgres_tls_url(postgres_tls_service: PostgresService) -> str:
+    """A fresh database in the session's TLS-only PostgreSQL, running."""
+    return _running_with_a_fresh_database(postgres_tls_service)

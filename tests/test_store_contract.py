@@ -1,4 +1,5 @@
-"""The conversation store contract, one suite run against SQLite, a real Redis and a real PostgreSQL.
+"""The conversation store contract, one suite run against SQLite, a real Redis and a real PostgreSQL (each also
+over TLS).
 
 What chat relies on: appends never lose a turn (also from two store instances at once, as two replicas
 would be), another owner's id reads exactly like a missing one everywhere, and the age, count and size
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 ALICE = "owner-alice"
 BOB = "owner-bob"
-BACKENDS = ("sqlite", "redis", "postgres")
+BACKENDS = ("sqlite", "redis", "rediss", "postgres", "postgres_tls")  # TLS ones: a private CA, verified
 
 
 def turn(role: str, text: str) -> dict[str, Any]:
@@ -46,7 +47,7 @@ class Backend:
     def store(self, bounds: Bounds | None = None, **options: Any) -> ConversationStore:
         if options:  # backend-specific knobs (timeouts, sweep interval)
             store: ConversationStore
-            if self.name == "postgres":
+            if self.name.startswith("postgres"):
                 from opper_mcp.store.postgres import PostgresConversationStore
 
                 store = PostgresConversationStore(self.url, bounds, **options)
@@ -64,7 +65,7 @@ class Backend:
         if self.name == "sqlite":
             with sqlite3.connect(self.url.removeprefix("sqlite://")) as db:
                 return int(db.execute("SELECT count(*) FROM conversations").fetchone()[0])
-        if self.name == "redis":
+        if self.name in ("redis", "rediss"):
             assert isinstance(self.service, RedisService)
             with self.service.client() as c:
                 return len([k for k in c.keys("opper-mcp:conv:*") if not k.endswith(b":turns")])
@@ -228,7 +229,7 @@ async def test_concurrent_appends_from_two_instances_lose_nothing(backend: Backe
 
 
 async def test_age_bound(backend: Backend) -> None:
-    options = {"sweep_interval_s": 0.0} if backend.name == "postgres" else {}
+    options = {"sweep_interval_s": 0.0} if backend.name.startswith("postgres") else {}
     store = backend.store(Bounds(max_age_s=1.0), **options)
     idle = await store.create(ALICE, "m", "idle")
     busy = await store.create(ALICE, "m", "busy")
@@ -310,7 +311,7 @@ async def test_replicas_starting_at_once_on_an_empty_postgres_database(postgres_
 
 # ---- outages -------------------------------------------------------------------------------
 
-SERVERS = ("redis", "postgres")
+SERVERS = ("redis", "rediss", "postgres", "postgres_tls")
 
 
 @pytest.fixture(params=SERVERS)

@@ -40,7 +40,7 @@ from opper_mcp.store.base import (
     new_id,
     with_system,
 )
-from opper_mcp.store.url import redact_url, scrub
+from opper_mcp.store.url import redact_url, scrub, tls_hint
 
 T = TypeVar("T")
 PREFIX = "opper-mcp:"
@@ -142,7 +142,8 @@ class RedisConversationStore:
             return await fn()
         except (RedisError, OSError) as exc:
             detail = scrub(str(exc) or type(exc).__name__, self.url)
-            raise StoreUnavailable(f"{redact_url(self.url)}: {detail}") from exc
+            hint = tls_hint(self.url, detail)
+            raise StoreUnavailable(f"{redact_url(self.url)}: {detail}{f' ({hint})' if hint else ''}") from exc
 
     async def create(self, owner: str, model: str, first_prompt: str) -> str:
         conversation_id = new_id()

@@ -60,3 +60,28 @@ def scrub(text: str, url: str) -> str:
         if len(password) >= 3:
             text = text.replace(password, "***")
     return text
+
+
+def tls_hint(url: str, detail: str) -> str:
+    """What to change in the URL when a connection failed over (or for want of) TLS; "" when it is not that.
+
+    The drivers report these as bare socket or SSL errors that do not say which URL parameter fixes them.
+    """
+    secure = url.lower().startswith("rediss://")
+    query = url.partition("?")[2]
+    if "CERTIFICATE_VERIFY_FAILED" in detail and "mismatch" in detail:
+        return "the server's certificate is issued for another name: connect by a host name the certificate lists"
+    if "CERTIFICATE_VERIFY_FAILED" in detail:
+        return ("the server's certificate is not trusted: name the CA that signed it in the URL, "
+                "?ssl_ca_certs=/path/ca.pem")
+    if "No such file" in detail and "ssl_" in query:
+        return "a file named by ssl_ca_certs, ssl_certfile or ssl_keyfile does not exist"
+    dropped = "CERTIFICATE_REQUIRED" in detail or "reset by peer" in detail or "closed by server" in detail
+    if dropped and not secure:
+        return "if the server accepts TLS only, use rediss://"
+    if dropped and "ssl_certfile" not in query:
+        return ("if the server wants a client certificate, add "
+                "&ssl_certfile=/path/cert.pem&ssl_keyfile=/path/key.pem")
+    if secure and ("Timeout connecting" in detail or "WRONG_VERSION_NUMBER" in detail):
+        return "if the server does not speak TLS on this port, use redis://"
+    return ""
