@@ -107,6 +107,7 @@ class PostgresConversationStore:
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._schema_ready = False
         self._last_sweep = 0.0
+        self._down = False  # the last call found the server unreachable: probe before waiting on the pool
         self._opening = anyio.Lock()  # one pool, one schema check, however many first calls arrive at once
 
     def _make_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
@@ -132,6 +133,8 @@ class PostgresConversationStore:
             return self._pool
 
     async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        if self._down:
+            await self._recheck()
         for attempt in (1, 2):
             try:
                 pool = await self._conn_pool()
@@ -140,6 +143,7 @@ class PostgresConversationStore:
             except PoolTimeout as exc:
                 # The pool only says it waited; one direct attempt says why (refused, auth, unknown host…).
                 failure = await self._probe()
+                self._down = failure is not None
                 if failure is not None or attempt == 2 or not self._pool_is_starved():
                     raise self._unavailable(failure or exc) from exc
                 # The server is back but the pool, having lost every connection, is still backing off
@@ -148,9 +152,23 @@ class PostgresConversationStore:
             except PoolClosed as exc:  # another call replaced the pool under this one: use the new one
                 if attempt == 2:
                     raise self._unavailable(exc) from exc
-            except (psycopg.Error, OSError) as exc:
+            except (psycopg.OperationalError, OSError) as exc:  # the connection broke: is the server gone?
+                self._down = await self._probe() is not None
+                raise self._unavailable(exc) from exc
+            except psycopg.Error as exc:
                 raise self._unavailable(exc) from exc
         raise AssertionError("unreachable")
+
+    async def _recheck(self) -> None:
+        """During an outage a call fails as fast as one direct connection attempt (a refusal takes
+        microseconds) instead of waiting the pool's timeout; the first attempt that succeeds ends the
+        outage and replaces the pool, which would otherwise still be backing off between reconnections."""
+        failure = await self._probe()
+        if failure is not None:
+            raise self._unavailable(failure)
+        if self._down:  # the first call to see the server back (no await since the check): one fresh pool
+            self._down = False
+            await self.aclose()
 
     def _pool_is_starved(self) -> bool:
         """No connection to hand out, yet not because all of them are busy: it is reconnecting."""
