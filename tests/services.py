@@ -20,11 +20,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from tests.transport_support import free_port
+
+if TYPE_CHECKING:
+    import trustme
 
 START_TIMEOUT_S = 20.0
 INSTALL_HINT = "install Debian's redis-server and postgresql packages (.ci/run does)"
@@ -64,6 +67,19 @@ def _stop(proc: subprocess.Popen[Any] | None, sig: int) -> None:
         proc.wait(5)
 
 
+def private_ca(root: Path, *server_names: str) -> trustme.CA:
+    """A CA made for the run (`root/ca.crt`) and a server certificate from it for `server_names`
+    (`root/server.crt`, `root/server.key`); returns the `trustme.CA` for further certificates."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(root / "ca.crt"))
+    server = ca.issue_cert(*server_names)
+    server.cert_chain_pems[0].write_to_path(str(root / "server.crt"))
+    server.private_key_pem.write_to_path(str(root / "server.key"))
+    return ca
+
+
 class RedisService:
     """redis-server with append-only persistence, a password, and no RDB snapshots.
 
@@ -92,13 +108,7 @@ class RedisService:
             self._make_certificates()
 
     def _make_certificates(self) -> None:
-        import trustme
-
-        ca = trustme.CA()
-        ca.cert_pem.write_to_path(str(self.ca_file))
-        server = ca.issue_cert(*self.server_names)
-        server.cert_chain_pems[0].write_to_path(str(self.root / "server.crt"))
-        server.private_key_pem.write_to_path(str(self.root / "server.key"))
+        ca = private_ca(self.root, *self.server_names)
         client = ca.issue_cert("opper-mcp-client.test")
         client.cert_chain_pems[0].write_to_path(str(self.root / "client.crt"))
         client.private_key_pem.write_to_path(str(self.root / "client.key"))
@@ -199,13 +209,7 @@ class PostgresService:
     def _make_certificates(self) -> None:
         """The server's key and certificate (owned by the server's user, key mode 0600 as PostgreSQL demands),
         the CA for clients, and a pg_hba.conf that refuses TCP connections without TLS."""
-        import trustme
-
-        ca = trustme.CA()
-        ca.cert_pem.write_to_path(str(self.ca_file))
-        server = ca.issue_cert("127.0.0.1", "localhost")
-        server.cert_chain_pems[0].write_to_path(str(self.root / "server.crt"))
-        server.private_key_pem.write_to_path(str(self.root / "server.key"))
+        private_ca(self.root, "127.0.0.1", "localhost")
         (self.root / "server.key").chmod(0o600)
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n")
