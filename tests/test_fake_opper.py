@@ -494,14 +494,14 @@ async def test_fail_times_prefix_and_custom_body(fake_opper: FakeOpperServer) ->
 
 async def test_delay_drop_and_non_json(fake_opper: FakeOpperServer) -> None:
     st = fake_opper.state
-    st.delay("/health", 0.2)
+    st.delay("/health", 1.0)  # long enough that a pause of this process cannot pass for it
     async with client_for(fake_opper) as client:
         t0 = time.monotonic()
         assert (await client.get("/health")).status_code == 200
-        assert time.monotonic() - t0 >= 0.2
+        assert time.monotonic() - t0 >= 1.0
         t0 = time.monotonic()
-        await client.get("/health")
-        assert time.monotonic() - t0 < 0.2
+        await client.get("/health")  # the delay was for one request only
+        assert time.monotonic() - t0 < 1.0
         st.delay("/health", 2.0)
         with pytest.raises(httpx2.ReadTimeout):
             await client.get("/health", timeout=0.1)
@@ -562,7 +562,7 @@ async def test_client_disconnect_is_noticed_quickly(fake_opper: FakeOpperServer)
         closed_at = time.monotonic()
         rec = await st.await_stream_closed(1.0)
     assert rec.disconnected_at is not None and not rec.finished and not rec.dropped
-    assert rec.disconnected_at - closed_at < 0.1
+    assert rec.disconnected_at - closed_at < 0.5  # at once: the rest of the stream would take ~2 s
     assert rec.first_chunk_at is not None and rec.first_chunk_at >= rec.started_at
     await asyncio.sleep(0.15)  # nothing more is sent after the disconnect
     assert rec.chunks_sent <= 4
@@ -757,14 +757,14 @@ async def test_roundtable_stream_faults_and_disconnect(fake_opper: FakeOpperServ
                 async for event in source:
                     got.append(event.data)
         assert len(got) == 2
-        st.chunk_delay = 0.05
+        st.chunk_delay = 0.2
         async with client.stream("POST", RT, json=body) as resp:
             async for line in resp.aiter_lines():
                 if line.startswith("data:"):
                     break
         closed_at = time.monotonic()
         rec = await st.await_stream_closed(1.0)
-    assert rec.disconnected_at is not None and rec.disconnected_at - closed_at < 0.1
+    assert rec.disconnected_at is not None and rec.disconnected_at - closed_at < 0.5  # at once, not at the end
     assert [s.dropped for s in st.streams] == [False, True, False]
 
 
