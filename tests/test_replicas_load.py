@@ -121,7 +121,8 @@ async def run_client(url: str, token: str, index: int, run: Run, progress: Progr
     conversation: str | None = None
     reconnects = 0
     while calls:
-        current: Call | None = None
+        current: Call | None = None  # the call in flight
+        last_cut: Call | None = None  # the call that ended this connection, when one did
         try:
             async with connect(url, token, index) as client:
                 while calls:
@@ -147,7 +148,7 @@ async def run_client(url: str, token: str, index: int, run: Run, progress: Progr
                     progress.tick()
                     if error is not None:
                         cut(run, current, error)
-                        current = None
+                        current, last_cut = None, current
                         break  # a fresh connection for the next call
                     conversation = check(run, current, result, owner, conversation)
                     current = None
@@ -159,6 +160,8 @@ async def run_client(url: str, token: str, index: int, run: Run, progress: Progr
                 current.ended = time.monotonic()
                 progress.tick()
                 cut(run, current, error)
+            elif last_cut is not None and run.in_flight_at_kill(last_cut):
+                pass  # the same cut again, raised as the dead client closed
             elif not run.in_flight_at_kill(Call("connect", "initialize", {}, time.monotonic(), time.monotonic())):
                 run.failures.append(f"connecting at +{time.monotonic() - run.t0:.1f}s: {error}"[:400])
             reconnects += 1
