@@ -62,6 +62,12 @@ class Repo:
     def git(self, *args: str) -> str:
         return git(self.root, *args)
 
+    def commit(self, rel: str, text: str | bytes, message: str) -> None:
+        """`rel` written with `text`, added and committed on its own."""
+        self.write(rel, text)
+        self.git("add", rel)
+        self.git("commit", "-qm", message)
+
 
 def app_source(n: int = 100) -> str:
     return "".join(f"def f{i}():\n    return {i}\n" for i in range(1, n // 2 + 1))

@@ -72,9 +72,7 @@ def test_nothing_changed(repo: Repo) -> None:
 
 
 def test_secret_in_diff_drops_that_file_only(repo: Repo) -> None:
-    repo.write("src/cfg.py", "A = 1\nB = 2\n")
-    repo.git("add", "src/cfg.py")
-    repo.git("commit", "-qm", "cfg")
+    repo.commit("src/cfg.py", "A = 1\nB = 2\n", "cfg")
     repo.write("src/cfg.py", f"A = 1\nB = 2\nC = 3\nKEY = '{AWS_KEY}'\n")
     g = gather([repo.root], diff="working")
     t = text(g)
@@ -85,9 +83,7 @@ def test_secret_in_diff_drops_that_file_only(repo: Repo) -> None:
 
 
 def test_removed_secret_is_caught_too(repo: Repo) -> None:
-    repo.write("src/old_secret.py", f"X = '{AWS_KEY}'\n")
-    repo.git("add", "src/old_secret.py")
-    repo.git("commit", "-qm", "oops")
+    repo.commit("src/old_secret.py", f"X = '{AWS_KEY}'\n", "oops")
     repo.git("rm", "-q", "src/old_secret.py")
     repo.git("commit", "-qm", "remove it")
     g = gather([repo.root], diff="HEAD~1..HEAD")
@@ -268,9 +264,7 @@ def test_merge_conflict_is_readable(repo: Repo) -> None:
 
 
 def test_no_newline_marker_keeps_line_numbers(repo: Repo) -> None:
-    repo.write("src/tail.py", "a = 1")
-    repo.git("add", "src/tail.py")
-    repo.git("commit", "-qm", "tail")
+    repo.commit("src/tail.py", "a = 1", "tail")
     repo.write("src/tail.py", f"a = 1\nb = 2\nKEY = '{AWS_KEY}'")
     g = gather([repo.root], diff="working")
     assert {s.path: s.reason for s in g.skipped}["src/tail.py"].startswith("secret: AWS Access Key on line 3 ")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -26,6 +26,7 @@ from tests.services import PostgresService, RedisService
 
 pytestmark = pytest.mark.anyio
 
+T = TypeVar("T")
 ALICE = "owner-alice"
 BOB = "owner-bob"
 BACKENDS = ("sqlite", "redis", "rediss", "postgres", "postgres_tls")  # TLS ones: a private CA, verified
@@ -328,6 +329,16 @@ async def server_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backen
             service.start()
 
 
+async def once_up(call: Callable[[], Awaitable[T]]) -> T:
+    """`call`'s result as soon as the store answers it (retried while it is unavailable, for up to 30 s)."""
+    with anyio.fail_after(30):
+        while True:
+            try:
+                return await call()
+            except StoreUnavailable:
+                await anyio.sleep(0.2)
+
+
 async def test_outage_raises_store_unavailable_then_recovers(server_backend: Backend) -> None:
     service = server_backend.service
     assert service is not None
@@ -353,13 +364,7 @@ async def test_outage_raises_store_unavailable_then_recovers(server_backend: Bac
         assert "***" in message or "@" not in message, message
 
     service.start()  # same port, same data; the store reconnects by itself
-    with anyio.fail_after(30):
-        while True:
-            try:
-                await store.ping()
-                break
-            except StoreUnavailable:
-                await anyio.sleep(0.2)
+    await once_up(store.ping)
     assert await store.load(cid, ALICE) == [turn("user", "saved before"), turn("assistant", "kept")]
     await store.append(cid, ALICE, [turn("user", "after")])
     assert (await store.load(cid, ALICE))[-1] == turn("user", "after")
@@ -396,13 +401,7 @@ async def test_unreachable_at_start_then_comes_up(server_backend: Backend) -> No
     with anyio.fail_after(10), pytest.raises(StoreUnavailable):
         await store.ping()
     service.start()
-    with anyio.fail_after(30):
-        while True:
-            try:
-                cid = await store.create(ALICE, "m", "first")
-                break
-            except StoreUnavailable:
-                await anyio.sleep(0.2)
+    cid = await once_up(lambda: store.create(ALICE, "m", "first"))
     await store.append(cid, ALICE, [turn("user", "hi")])
     assert await store.load(cid, ALICE) == [turn("user", "hi")]
 
@@ -418,13 +417,7 @@ async def test_acknowledged_turns_survive_a_killed_server(server_backend: Backen
         await store.append(cid, ALICE, [message])
     service.kill()
     service.start()
-    with anyio.fail_after(30):
-        while True:
-            try:
-                loaded = await store.load(cid, ALICE)
-                break
-            except StoreUnavailable:
-                await anyio.sleep(0.2)
+    loaded = await once_up(lambda: store.load(cid, ALICE))
     assert loaded == written
 
 
