@@ -330,3 +330,11 @@ async def test_results_are_cut_to_the_output_budget(client: Client, monkeypatch:
     data = await ok(client, "search_knowledge", knowledge_base="product-docs", query="refunds invoices api webhooks",
                     top_k=10)
     assert 1 <= len(data["results"]) < 5 and "lower top_k" in data["hint"]
+
+
+async def test_text_arguments_that_look_like_json_stay_text(client: Client, fake_opper: FakeOpperServer) -> None:
+    """A query or name is text even when it reads as JSON: not decoded into a list, and "null" is not None."""
+    data = await ok(client, "search_knowledge", knowledge_base="product-docs", query='["refunds", "issued"]')
+    assert data["query"] == '["refunds", "issued"]' and data["results"][0]["key"] == "billing/refunds"
+    missing = await err(client, "search_knowledge", knowledge_base="null", query="refund")
+    assert "no knowledge base named 'null'" in missing, missing

@@ -95,9 +95,9 @@ class AddedView(BaseModel):
     chars: int
 
 
-def checked(name: str, value: str | None, limit: int = MAX_NAME_CHARS) -> str:
+def checked(name: str, value: str, limit: int = MAX_NAME_CHARS) -> str:
     """A stripped string argument within its length limit (kept out of the schema to keep tools/list small)."""
-    text = (value or "").strip()
+    text = value.strip()
     if len(text) > limit:
         raise ToolError(f"{name} is over {limit} characters: pass the name, id or key itself")
     return text
@@ -261,19 +261,21 @@ async def read_document(opper: OpperClient, kb_id: str, key: str) -> KnowledgeDo
 
 async def search_knowledge(
     ctx: ToolContext,
-    knowledge_base: Annotated[str | None, Field(description="Name or id; omit: list all")] = None,
-    query: str | None = None,
+    # Text parameters are plain `str` ("" = not given), as in chat: the SDK JSON-decodes a `str | None`
+    # argument, so a query like '["a", "b"]' would arrive as a list and a base named "null" as None.
+    knowledge_base: Annotated[str, Field(description="Name or id; omit: list all")] = "",
+    query: str = "",
     top_k: Annotated[int, Field(ge=1, le=50)] = 5,
     filters: Annotated[
         JsonObject | None, Field(description="{field: value | [any] | {op: value}}")
     ] = None,
-    key: Annotated[str | None, Field(description="Read one document whole")] = None,
+    key: Annotated[str, Field(description="Read one document whole")] = "",
 ) -> Annotated[CallToolResult, KnowledgeView]:
     """Search an Opper knowledge base (RAG)."""
     opper = opper_for(ctx)
     ref = checked("knowledge_base", knowledge_base)
     key = checked("key", key, MAX_KEY_CHARS)
-    if len(query or "") > MAX_QUERY_CHARS:
+    if len(query) > MAX_QUERY_CHARS:
         raise ToolError(f"query is over {MAX_QUERY_CHARS:,} characters: search with the key phrases only")
     try:
         if not ref:
@@ -281,7 +283,7 @@ async def search_knowledge(
         if key:
             doc, kb_id, name = await _with_base(ctx, opper, ref, lambda i: read_document(opper, i, key))
             return respond(document_view(doc, kb_id, name, key))
-        text = " ".join((query or "").split())
+        text = " ".join(query.split())
         if not text:
             raise ToolError(
                 "query is empty: say what to search for (or pass key= to read one document, "
@@ -349,7 +351,7 @@ async def add_knowledge(
     ctx: ToolContext,
     knowledge_base: str,
     content: str,
-    key: str | None = None,
+    key: str = "",
     metadata: JsonObject | None = None,
 ) -> Annotated[CallToolResult, AddedView]:
     """Add a short text document to an Opper knowledge base."""
