@@ -19,10 +19,11 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from opper_mcp.atomic import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +150,10 @@ def _read_lines(path: Path) -> list[str]:
 
 def _write_lines(path: Path, lines: list[str]) -> None:
     """Replace the file atomically (a new inode), readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(lines)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, "".join(lines).encode("utf-8"))
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise TokensFileError(f"cannot write {path}: {exc.strerror}") from exc
 
 

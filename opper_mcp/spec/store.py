@@ -7,12 +7,9 @@ still has a spec to serve, and never let concurrent tool calls fetch it twice.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import anyio
 import anyio.to_thread
 
+from opper_mcp.atomic import write_atomically
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.spec.errors import SpecParseError
 
@@ -205,22 +203,10 @@ class SpecStore:
         meta = {"etag": etag, "fetched_at": fetched_at.isoformat(), "sha256": hashlib.sha256(data).hexdigest()}
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self._dir / SPEC_FILE, data)
-            _atomic_write(self._dir / META_FILE, json.dumps(meta).encode("utf-8"))
+            write_atomically(self._dir / SPEC_FILE, data)
+            write_atomically(self._dir / META_FILE, json.dumps(meta).encode("utf-8"))
         except OSError as exc:
             log.warning("could not write the spec cache in %s: %s", self._dir, exc)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _parse_time(value: object, fallback: datetime) -> datetime:

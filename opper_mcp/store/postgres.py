@@ -30,10 +30,9 @@ from opper_mcp.store.base import (
     encode,
     headline,
     new_id,
-    size_of,
     with_system,
 )
-from opper_mcp.store.url import redact_url, scrub
+from opper_mcp.store.url import failure
 
 T = TypeVar("T")
 SCHEMA_LOCK = 0x6F707065  # "oppe": the advisory lock id held while the schema is created
@@ -178,8 +177,7 @@ class PostgresConversationStore:
         return stats.get("pool_available", 0) == 0 and stats.get("pool_size", 0) < self._pool.max_size
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
-        detail = scrub(" ".join(str(exc).split()) or type(exc).__name__, self.url)
-        return StoreUnavailable(f"{redact_url(self.url)}: {detail}")
+        return StoreUnavailable(failure(self.url, exc))
 
     async def _probe(self) -> BaseException | None:
         try:
@@ -220,7 +218,7 @@ class PostgresConversationStore:
         self, conversation_id: str, owner: str, messages: builtins.list[Message], *, system: str | None = None
     ) -> None:
         texts = [encode(m) for m in messages]
-        sizes = [size_of(m) for m in messages]
+        sizes = [len(text.encode("utf-8")) for text in texts]  # size_of(m) without encoding twice
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
             async with conn.transaction():

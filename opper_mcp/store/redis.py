@@ -18,6 +18,7 @@ at once, on a new socket (see `_client_options`).
 from __future__ import annotations
 
 import builtins
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from opper_mcp.store.base import (
     new_id,
     with_system,
 )
-from opper_mcp.store.url import redact_url, scrub, tls_hint
+from opper_mcp.store.url import failure, tls_hint
 
 T = TypeVar("T")
 PREFIX = "opper-mcp:"
@@ -141,9 +142,7 @@ class RedisConversationStore:
         try:
             return await fn()
         except (RedisError, OSError) as exc:
-            detail = scrub(str(exc) or type(exc).__name__, self.url)
-            hint = tls_hint(self.url, detail)
-            raise StoreUnavailable(f"{redact_url(self.url)}: {detail}{f' ({hint})' if hint else ''}") from exc
+            raise StoreUnavailable(failure(self.url, exc, tls_hint(self.url, str(exc)))) from exc
 
     async def create(self, owner: str, model: str, first_prompt: str) -> str:
         conversation_id = new_id()
@@ -168,8 +167,6 @@ class RedisConversationStore:
             raise UnknownConversation(conversation_id)
 
     async def load(self, conversation_id: str, owner: str) -> builtins.list[Message]:
-        import json
-
         conv = self._conv(conversation_id)
 
         async def read() -> builtins.list[Any]:

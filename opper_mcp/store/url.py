@@ -62,6 +62,12 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
+def failure(url: str, exc: BaseException, hint: str = "") -> str:
+    """A store failure as it is shown: the URL and the driver's words, neither with the password, and a hint."""
+    detail = scrub(" ".join(str(exc).split()) or type(exc).__name__, url)
+    return f"{redact_url(url)}: {detail}" + (f" ({hint})" if hint else "")
+
+
 def tls_hint(url: str, detail: str) -> str:
     """What to change in the URL when a connection failed over (or for want of) TLS; "" when it is not that.
 
