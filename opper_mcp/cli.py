@@ -218,8 +218,6 @@ def config_main(argv: Sequence[str]) -> int:
 
 
 def token_main(argv: Sequence[str]) -> int:
-    import os
-
     from opper_mcp import tokens
 
     parser = argparse.ArgumentParser(
@@ -231,8 +229,8 @@ def token_main(argv: Sequence[str]) -> int:
     parser.add_argument("name", help=f"the person's name ({tokens.NAME_RULE})")
     parser.add_argument("--tokens-file", type=Path, help="the file (default: OPPER_MCP_TOKENS_FILE)")
     args = parser.parse_args(argv)
-    path = args.tokens_file or (Path(os.environ["OPPER_MCP_TOKENS_FILE"])
-                                if os.environ.get("OPPER_MCP_TOKENS_FILE", "").strip() else None)
+    from_env = env_defaults().get("tokens_file")
+    path = args.tokens_file or (Path(str(from_env)) if from_env else None)
     if path is None:
         return _fail("token: give --tokens-file or set OPPER_MCP_TOKENS_FILE")
     try:

@@ -90,6 +90,16 @@ class ServerError(OpperAPIError):
     """5xx from Opper."""
 
 
+def with_service_hints(exc: OpperAPIError, *, forbidden: str, service: str) -> OpperAPIError:
+    """`exc` with what to do next for one of Opper's services: `forbidden` for a 403 (the key lacks
+    access to it), and a retry hint naming the `service` for a 5xx that has none yet."""
+    if isinstance(exc, AuthenticationError) and exc.status == 403:
+        exc.hint = forbidden
+    elif isinstance(exc, ServerError) and not exc.hint:
+        exc.hint = f"Opper's {service} service failed; retry in a moment"
+    return exc
+
+
 class StreamError(OpperError):
     """A stream failed part-way: an error chunk or a dropped connection after a 200.
 

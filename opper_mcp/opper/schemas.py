@@ -222,3 +222,10 @@ def list_items(payload: Any) -> list[Any]:
     if isinstance(payload, dict):
         payload = payload.get("data", payload.get("results"))
     return payload if isinstance(payload, list) else []
+
+
+def list_total(payload: Any) -> int | None:
+    """The total a wrapped list reports (`meta.total_count`, or `meta.total`), when it reports one."""
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    total = meta.get("total_count", meta.get("total")) if isinstance(meta, dict) else None
+    return total if isinstance(total, int) else None

@@ -25,7 +25,7 @@ from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.tools.catalog import close_matches
 from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, opper_for, owner_of, trace_name
+from opper_mcp.tools.state import ToolContext, app_state, caller, opper_for, trace_name
 from opper_mcp.tools.threads import save_turns, unavailable
 
 if TYPE_CHECKING:
@@ -289,7 +289,8 @@ async def chat(
     state = app_state(ctx)
     opper = opper_for(ctx)
     store = state.conversations
-    owner = owner_of(ctx)
+    who = caller(ctx)
+    owner = who.owner
     history: list[Message] = []
     if conversation_id is not None:
         try:
@@ -311,7 +312,7 @@ async def chat(
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
-    headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": trace_name(ctx, name)}
+    headers = {"X-Opper-Trace-Id": trace_id, "X-Opper-Name": trace_name(who, name)}
     try:
         acc, response_headers = await stream_answer(ctx, opper, body, headers)
     except NotFoundError as exc:

@@ -20,13 +20,14 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from opper_mcp.opper.client import OpperClient
-from opper_mcp.opper.errors import AuthenticationError, NotFoundError, OpperAPIError, ServerError
+from opper_mcp.opper.errors import NotFoundError, OpperAPIError, with_service_hints
 from opper_mcp.opper.schemas import (
     AddedDocument,
     KnowledgeBase,
     KnowledgeDocument,
     KnowledgeResult,
     list_items,
+    list_total,
 )
 from opper_mcp.tools.result import clip, respond
 from opper_mcp.tools.secrets import secret_findings
@@ -107,12 +108,7 @@ def checked(name: str, value: str, limit: int = MAX_NAME_CHARS) -> str:
 
 
 def _access_hint(exc: OpperAPIError) -> OpperAPIError:
-    """403 and 5xx from the knowledge service, with what to do next."""
-    if isinstance(exc, AuthenticationError) and exc.status == 403:
-        exc.hint = NO_ACCESS
-    elif isinstance(exc, ServerError) and not exc.hint:
-        exc.hint = "Opper's knowledge service failed; retry in a moment"
-    return exc
+    return with_service_hints(exc, forbidden=NO_ACCESS, service="knowledge")
 
 
 async def list_knowledge_bases(opper: OpperClient, limit: int = LIST_MAX) -> tuple[list[KnowledgeBase], int | None]:
@@ -122,9 +118,7 @@ async def list_knowledge_bases(opper: OpperClient, limit: int = LIST_MAX) -> tup
     while len(found) < limit:
         response = await opper.request("GET", KB_PATH, params={"offset": len(found), "limit": LIST_PAGE})
         page = [KnowledgeBase.model_validate(i) for i in list_items(response.data) if isinstance(i, dict)]
-        meta = response.data.get("meta") if isinstance(response.data, dict) else None
-        count = (meta or {}).get("total_count", (meta or {}).get("total"))
-        total = count if isinstance(count, int) else None
+        total = list_total(response.data)
         found.extend(page)
         if len(page) < LIST_PAGE or (total is not None and len(found) >= total):
             break

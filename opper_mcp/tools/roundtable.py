@@ -205,7 +205,8 @@ async def roundtable(
     progress = Progress(ctx.report_progress)
     progress.total = float(len(panel))
     # A named caller's trace carries its name; otherwise Opper's default trace name stays.
-    headers = {"X-Opper-Name": trace_name(ctx, "opper-mcp/roundtable")} if caller(ctx).name else None
+    who = caller(ctx)
+    headers = {"X-Opper-Name": trace_name(who, "opper-mcp/roundtable")} if who.name else None
     async with progress.heartbeat(), opper_for(ctx).stream(ROUNDTABLE_PATH, body, headers=headers) as stream:
         await progress.update(f"asked {len(panel)} models", step=0, force=True)
         async for event in stream.events():

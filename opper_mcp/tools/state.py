@@ -77,11 +77,10 @@ def caller(ctx: ToolContext) -> Caller:
     return Caller(owner=opper_for(ctx).key_fingerprint)
 
 
-def trace_name(ctx: ToolContext, name: str) -> str:
+def trace_name(who: Caller, name: str) -> str:
     """The trace name sent upstream (X-Opper-Name): Opper records it on the trace, so a named caller's
     spend shows under its name in traces and usage."""
-    who = caller(ctx).name
-    return f"{name}@{who}" if who else name
+    return f"{name}@{who.name}" if who.name else name
 
 
 def opper_for(ctx: ToolContext) -> OpperClient:
@@ -93,11 +92,10 @@ def opper_for(ctx: ToolContext) -> OpperClient:
     state = app_state(ctx)
     if state.settings.auth_mode != "passthrough":
         return state.opper
-    headers = ctx.headers or {}
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _bearer(ctx)
+    if not token:
         raise ToolError("pass-through auth: this request carried no bearer token (send your Opper API key)")
-    return state.opper.with_key(SecretStr(token.strip()), key_source="the bearer token you sent (your Opper key)")
+    return state.opper.with_key(SecretStr(token), key_source="the bearer token you sent (your Opper key)")
 
 
 def owner_of(ctx: ToolContext) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
-from opper_mcp.opper.schemas import Span, Trace, unwrap_data
+from opper_mcp.opper.schemas import Span, Trace, list_total, unwrap_data
 from opper_mcp.tools.result import clip, respond
 from opper_mcp.tools.state import ToolContext, opper_for
 
@@ -278,9 +278,7 @@ async def list_traces(
     payload = response.data if isinstance(response.data, dict) else {}
     items = payload.get("data") or payload.get("traces") or []
     rows = [TraceRow.model_validate(i) for i in items]  # unknown fields are dropped
-    meta = payload.get("meta") or {}
-    total = meta.get("total_count", meta.get("total"))
-    total = total if isinstance(total, int) else None
+    total = list_total(payload)
     end = offset + len(rows)
     more = (total is not None and end < total) or (total is None and len(rows) == limit)
     return respond(TraceList(traces=rows, total=total, offset=offset, next_offset=end if more else None))

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from opper_mcp.opper.errors import AuthenticationError, OpperAPIError, ServerError
+from opper_mcp.opper.errors import OpperAPIError, with_service_hints
 from opper_mcp.opper.schemas import UsageRow, list_items
 from opper_mcp.tools.args import CommaList
 from opper_mcp.tools.result import respond
@@ -83,9 +83,7 @@ def _end_exclusive(moment: Moment) -> datetime:
 
 
 def _label(moment: Moment) -> str:
-    if isinstance(moment, datetime):
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.isoformat()
+    return _rfc3339(moment) if isinstance(moment, datetime) else moment.isoformat()
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -156,11 +154,7 @@ async def get_usage(
     try:
         response = await opper_for(ctx).request("GET", USAGE_PATH, params=params)
     except OpperAPIError as exc:
-        if isinstance(exc, AuthenticationError) and exc.status == 403:
-            exc.hint = NO_ACCESS
-        elif isinstance(exc, ServerError) and not exc.hint:
-            exc.hint = "Opper's analytics service failed; retry in a moment"
-        raise
+        raise with_service_hints(exc, forbidden=NO_ACCESS, service="analytics") from None
     rows = [UsageRow.model_validate(r) for r in list_items(response.data) if isinstance(r, dict)]
     cost, calls, top, buckets = summarise(rows, groups)
     span = f"{_label(start)}…{_label(end)}"
