@@ -12,7 +12,7 @@ from . import files as reader
 from .denylist import secret_file_kind
 from .diff import run_diff
 from .paths import Target, collect, resolve_roots
-from .secrets import MIN_KNOWN_SECRET_LEN, Finding, describe, scan
+from .secrets import Finding, describe, scan
 from .tokens import estimate_binary_tokens, estimate_tokens
 from .types import Attached, ContextError, Gathered, Limits, Part, Skipped
 
@@ -74,22 +74,23 @@ def gather(
     if isinstance(files, str):  # one path given bare: never iterate its characters
         files = [files]
     real_roots = resolve_roots(roots)
-    known = [s for s in known_secrets if len(s) >= MIN_KNOWN_SECRET_LEN]
     out = Gathered()
     if diff is not None:
         if not diff.strip():
             raise ContextError("diff is empty; use 'working', 'staged', a ref (main) or a range (HEAD~3..HEAD)")
-        result = run_diff(real_roots, diff, files, limits, known)
+        result = run_diff(real_roots, diff, files, limits, known_secrets)
         out.skipped.extend(result.skipped)
         out.parts.append(Part(kind="text", text=result.text, path=f"git diff {diff.strip()}"))
         out.attached.append(Attached(f"git diff {diff.strip()}", None, len(result.text),
                                      estimate_tokens(result.text), "diff"))
+        if (total := _size(out.parts[0])) > limits.max_total_bytes:
+            raise ContextError(_over_total(out, total, limits))
     else:
         targets, skipped = collect(real_roots, files, limits)
         out.skipped.extend(skipped)
         total = 0
         for i, t in enumerate(targets):
-            got = _attach_file(t, limits, known)
+            got = _attach_file(t, limits, known_secrets)
             if isinstance(got, Skipped):
                 out.skipped.append(got)
                 continue
@@ -98,9 +99,6 @@ def gather(
             total += _size(got[1])
             if total > limits.max_total_bytes:  # stop reading now: the rest cannot fit either
                 raise ContextError(_over_total(out, total, limits, unread=len(targets) - i - 1))
-    total = sum(_size(p) for p in out.parts)
-    if total > limits.max_total_bytes:
-        raise ContextError(_over_total(out, total, limits))
     out.skipped = _bounded(out.skipped)
     return out
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import git
 from .denylist import secret_file_kind
-from .paths import MAGIC, PRUNED_DIRS, inside, parse_spec, roots_text
+from .paths import MAGIC, inside, is_tool_folder, is_tool_name, parse_spec, roots_text
 from .secrets import Finding, describe, scan
 from .types import ContextError, Limits, Skipped
 
@@ -61,7 +61,6 @@ def split_spec(spec: str) -> tuple[str, ...]:
 @dataclass
 class DiffResult:
     text: str  # labelled text for the model
-    files: int  # sections kept
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -138,13 +137,12 @@ def run_diff(
         )
     if res.returncode != 0:
         raise ContextError(f"git diff {spec} failed: {res.stderr.splitlines()[-1] if res.stderr else 'no message'}")
-    out = DiffResult("", 0)
+    out = DiffResult("")
     sections = []
     for sec in _sections(res.stdout.decode("utf-8", "replace")):
         kept = _vet(sec, top, roots, known_secrets, out.skipped)
         if kept is not None:
             sections.append(kept)
-    out.files = len(sections)
     body = "\n".join(sections) if sections else "(no changes)"
     note = _untracked_note(top, roots, specs, limits) if spec == WORKING else ""
     out.text = f"=== git diff {spec} ===\n{body}{note}"
@@ -306,8 +304,7 @@ def _vet(
 
 def _tool_folder(top: Path, name: str) -> bool:
     """Dependency, virtualenv, cache or build output: not worth naming (the same folders walks skip)."""
-    parts = Path(name).parts
-    return any(p in PRUNED_DIRS or p.endswith(".egg-info") for p in parts) or os.path.exists(top / name / "pyvenv.cfg")
+    return any(is_tool_name(part) for part in Path(name).parts) or is_tool_folder(top / name)
 
 
 def _untracked_note(top: Path, roots: Sequence[Path], specs: Sequence[str], limits: Limits) -> str:

@@ -178,8 +178,15 @@ def _ignores_down_to(root: Path, folder: Path) -> _Ignores:
     return ig
 
 
-def _is_venv(folder: Path) -> bool:
-    return os.path.exists(folder / "pyvenv.cfg")
+def is_tool_name(name: str) -> bool:
+    """Dependencies, caches or build output, told by the folder's name: what walks skip and diff notes
+    leave unnamed."""
+    return name in PRUNED_DIRS or name.endswith(".egg-info")
+
+
+def is_tool_folder(folder: Path) -> bool:
+    """A tool folder by its name, or a virtualenv (a `pyvenv.cfg` inside)."""
+    return is_tool_name(folder.name) or os.path.exists(folder / "pyvenv.cfg")
 
 
 def _walk(
@@ -208,7 +215,7 @@ def _walk(
             p = Path(e.path)
             try:
                 if e.is_dir(follow_symlinks=False):
-                    if e.name in PRUNED_DIRS or e.name.endswith(".egg-info") or _is_venv(p):
+                    if is_tool_folder(p):
                         continue
                     if ignores.ignored(p, True):
                         continue
