@@ -13,7 +13,8 @@ import logging
 import os
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +31,7 @@ from opper_mcp.settings import Settings
 from opper_mcp.tools.state import ToolContext, app_state, opper_for
 
 if TYPE_CHECKING:
-    from opper_mcp.context import Limits
+    from opper_mcp.context import Limits, Part
     from opper_mcp.context.budget import Call, CostEstimate, Prices
 
 # `opper_mcp.context` (its regexes, the secret scanner) is imported on the first call that uses it,
@@ -61,16 +62,29 @@ class SkippedItem(BaseModel):
 class Collected:
     """What `files`/`diff` produced, ready to go upstream."""
 
-    parts: list[dict[str, Any]]
+    gathered: list[Part]
     attached: list[AttachedItem]
     skipped: list[SkippedItem]
-    est_tokens: int
-    kinds: set[str] = field(default_factory=set)
 
     @property
+    def est_tokens(self) -> int:
+        return sum(a.est_tokens for a in self.attached)
+
+    @property
+    def kinds(self) -> set[str]:
+        return {p.kind for p in self.gathered}
+
+    @cached_property
+    def parts(self) -> list[dict[str, Any]]:
+        """Chat content parts; images and PDFs are base64-encoded only when a request is really built."""
+        from opper_mcp.context import content_parts
+
+        return content_parts(self.gathered)
+
+    @cached_property
     def text(self) -> str:
         """The text parts joined, for upstreams that take one string (roundtable)."""
-        return "\n\n".join(p["text"] for p in self.parts if p.get("type") == "text")
+        return "\n\n".join(p.text for p in self.gathered if p.kind == "text")
 
 
 # ---- roots ------------------------------------------------------------------------------------
@@ -155,7 +169,7 @@ async def collect(
     """Gather `files` and `diff` inside the workspace roots; None when the call attaches nothing."""
     if not wants_context(files, diff):
         return None
-    from opper_mcp.context import ContextError, content_parts, gather
+    from opper_mcp.context import ContextError, gather
 
     settings = app_state(ctx).settings
     uris = remember_roots(ctx.session, roots)
@@ -169,12 +183,10 @@ async def collect(
     except ContextError as exc:
         raise ToolError(str(exc)) from exc
     return Collected(
-        parts=content_parts(gathered.parts),
+        gathered=gathered.parts,
         attached=[AttachedItem(path=a.path, lines=a.lines, chars=a.chars, est_tokens=a.est_tokens)
                   for a in gathered.attached],
         skipped=[SkippedItem(path=s.path, reason=s.reason) for s in gathered.skipped],
-        est_tokens=gathered.est_tokens,
-        kinds={p.kind for p in gathered.parts},
     )
 
 
