@@ -172,3 +172,11 @@ async def test_rows_are_cut_to_the_output_budget(client: Client, monkeypatch: py
     assert data["total_calls"] == 21 * 6  # totals always cover the whole range
     assert len(data["rows"]) < 21 * 6 and "to fit the output budget" in data["hint"]
     assert data["rows"][-1]["time_bucket"].startswith(today().isoformat())  # the newest rows are kept
+
+
+async def test_arguments_too_long_for_a_url(client: Client, fake_opper: FakeOpperServer) -> None:
+    """A query string past the URL length limit is a clear error before anything is sent, not an internal one."""
+    before = len(fake_opper.state.requests)
+    text = error_text(await client.call_tool("get_usage", {"group_by": ["t" * 70_000]}))
+    assert "could not be made" in text and "shorten the arguments" in text and "internal error" not in text, text
+    assert len(fake_opper.state.requests) == before

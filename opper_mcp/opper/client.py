@@ -282,7 +282,11 @@ class OpperClient:
         retry_statuses = RETRY_STATUSES_GET if method == "GET" else RETRY_STATUSES_POST
         attempt = 0
         while True:
-            request = client.build_request(method, path, params=params, json=json_body, headers=headers)
+            try:
+                request = client.build_request(method, path, params=params, json=json_body, headers=headers)
+            except httpx2.InvalidURL as exc:  # e.g. a query string past the URL length limit
+                raise OpperError(f"the request to {path} could not be made: {exc}", hint="shorten the arguments") \
+                    from exc
             try:
                 response = await client.send(request, stream=stream)
             except httpx2.TransportError as exc:
