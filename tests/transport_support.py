@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2
 import pytest
@@ -40,13 +40,21 @@ CHAT_MODEL = "anthropic/claude-haiku-4-5"  # an LLM row of the emulator's catalo
 STOP_TIMEOUT_S = 5.0
 
 
+def missing(reason: str) -> NoReturn:
+    """A real program a test needs is not installed: a skip that says how to get it, or a failure when
+    OPPER_MCP_TESTS_STRICT=1 (.ci/run sets it, so CI can never pass by skipping them)."""
+    if os.environ.get("OPPER_MCP_TESTS_STRICT") == "1":
+        pytest.fail(f"{reason} (OPPER_MCP_TESTS_STRICT=1: nothing may be skipped for a missing program)")
+    pytest.skip(reason)
+
+
 def require_node_modules() -> None:
     """Skip (with the fix in the message) when the pinned npm clients are not installed."""
     if not NODE_MODULES.is_dir():
-        pytest.skip(f"{NODE_MODULES} is absent: run `npm ci` in tests/js to run the third-party client tests")
-    missing = [p for p in (NODE22, INSPECTOR_CLI, MCP_REMOTE, CONFORMANCE) if not p.exists()]
-    if missing:
-        pytest.skip(f"incomplete node_modules (missing {', '.join(map(str, missing))}): run `npm ci` in tests/js")
+        missing(f"{NODE_MODULES} is absent: run `npm ci` in tests/js to run the third-party client tests")
+    absent = [p for p in (NODE22, INSPECTOR_CLI, MCP_REMOTE, CONFORMANCE) if not p.exists()]
+    if absent:
+        missing(f"incomplete node_modules (missing {', '.join(map(str, absent))}): run `npm ci` in tests/js")
 
 
 def free_port() -> int:
