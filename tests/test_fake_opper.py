@@ -492,6 +492,21 @@ async def test_fail_times_prefix_and_custom_body(fake_opper: FakeOpperServer) ->
         assert (await client.get("/health")).status_code == 200
 
 
+def test_connection_count_starts_at_zero_on_a_reused_port() -> None:
+    """Keep-alive tests count a server's connections; a port an earlier emulator had must not add its count."""
+    with FakeOpperServer() as first:
+        for _ in range(3):
+            httpx2.get(first.url + "/health")  # a new connection each time
+        port = first.port
+        assert first.connections_opened == 3
+    with FakeOpperServer(port=port) as second:
+        assert second.connections_opened == 0
+        with httpx2.Client() as client:
+            client.get(second.url + "/health")
+            client.get(second.url + "/health")
+        assert second.connections_opened == 1
+
+
 async def test_delay_drop_and_non_json(fake_opper: FakeOpperServer) -> None:
     st = fake_opper.state
     st.delay("/health", 1.0)  # long enough that a pause of this process cannot pass for it

@@ -12,7 +12,6 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from opper_mcp.opper import client as client_module
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from tests.fake_opper import TEST_KEY, FakeOpperServer
 from tests.support import cancel_mid_stream, connect, data_of, make_settings
@@ -40,13 +39,7 @@ async def read_stream(opper: OpperClient) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("ending", ["separate", "same"])
-async def test_streams_reuse_one_connection(
-    opper: OpperClient, fake_opper: FakeOpperServer, ending: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The emulator shares this process (a thread): a pause of the whole process, such as a full garbage
-    # collection of a large test session, can outlast the 0.25 s drain window. This test is about the end
-    # of the body being read, however it comes, so it gives that end more time.
-    monkeypatch.setattr(client_module, "DRAIN_AFTER_DONE_S", 2.0)
+async def test_streams_reuse_one_connection(opper: OpperClient, fake_opper: FakeOpperServer, ending: str) -> None:
     fake_opper.state.stream_end = ending
     for _ in range(10):
         assert await read_stream(opper)

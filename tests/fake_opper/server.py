@@ -108,6 +108,9 @@ class FakeOpperServer:
         sock = server.servers[0].sockets[0]
         self.port = int(sock.getsockname()[1])
         self.url = f"http://{self.host}:{self.port}"
+        # The count is kept per address, and an earlier emulator in this process may have had this port:
+        # start from zero (no one knows the URL yet, so nothing has connected to this server).
+        CONNECTIONS_OPENED[(self.host, self.port)] = 0
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
