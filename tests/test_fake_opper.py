@@ -507,6 +507,18 @@ def test_connection_count_starts_at_zero_on_a_reused_port() -> None:
         assert second.connections_opened == 1
 
 
+async def test_stalled_body_sends_half_then_waits(fake_opper: FakeOpperServer) -> None:
+    fake_opper.state.stall_body("/v3/models", 1.0)
+    async with client_for(fake_opper) as client, client.stream("GET", "/v3/models") as response:
+        t0 = time.monotonic()
+        chunks = [(time.monotonic() - t0, chunk) async for chunk in response.aiter_raw()]
+    body = b"".join(c for _, c in chunks)
+    assert response.status_code == 200 and json.loads(body)["models"]  # whole in the end
+    first_half = [c for t, c in chunks if t < 0.5]
+    assert 0 < len(b"".join(first_half)) < len(body)  # part of it at once…
+    assert chunks[-1][0] >= 1.0  # …the rest only after the stall
+
+
 async def test_delay_drop_and_non_json(fake_opper: FakeOpperServer) -> None:
     st = fake_opper.state
     st.delay("/health", 1.0)  # long enough that a pause of this process cannot pass for it

@@ -97,6 +97,11 @@ FAULTS: dict[str, Fault] = {
         lambda t: [f"did not answer {t.method} {t.path} within {TIMEOUT_S:g} s", "raise the timeout"],
         retried_if_get,
     ),
+    "stalled_body": Fault(  # headers and half the body, then nothing: a server or proxy stuck mid-body
+        lambda f, p: f.state.stall_body(p, 3.0, times=None),
+        lambda t: [f"did not answer {t.method} {t.path} within {TIMEOUT_S:g} s", "raise the timeout"],
+        retried_if_get,
+    ),
     "drop": Fault(
         lambda f, p: f.state.drop(p, times=None),
         lambda t: (

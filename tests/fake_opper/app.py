@@ -107,7 +107,7 @@ class StreamRecord:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "delay" | "drop" | "non_json"
+    kind: str  # "fail" | "delay" | "drop" | "non_json" | "stall"
     prefix: str
     remaining: int | None  # None = forever
     status: int = 500
@@ -316,6 +316,12 @@ class FakeOpper:
         """Close the TCP connection without sending any response."""
         with self._lock:
             self._faults.append(_Fault("drop", path_prefix, times))
+
+    def stall_body(self, path_prefix: str, seconds: float, *, times: int | None = 1) -> None:
+        """Send the headers and the first half of the body, then nothing more for `seconds` (a server or
+        proxy that stalls mid-body); the rest follows if the client is still there."""
+        with self._lock:
+            self._faults.append(_Fault("stall", path_prefix, times, seconds=seconds))
 
     def non_json(self, path_prefix: str, *, times: int | None = 1) -> None:
         """Answer 200 with `<html>oops</html>` (text/html)."""
@@ -957,6 +963,8 @@ class FakeOpperMiddleware:
                 await self.app(scope, inner_receive, send)
             elif fault.kind == "drop":
                 await _abort_connection(scope, conn)
+            elif fault.kind == "stall":
+                await self.app(scope, inner_receive, _stalling(send, conn, fault.seconds))
             elif fault.kind == "non_json":
                 await Response("<html>oops</html>", media_type="text/html")(scope, inner_receive, send)
             else:
@@ -971,6 +979,26 @@ class FakeOpperMiddleware:
             if msg["type"] == "http.disconnect":
                 conn.mark_disconnected()
                 return
+
+
+def _stalling(send: Send, conn: _Conn, seconds: float) -> Send:
+    """`send` that stops half-way through the first body it sends, for `seconds` or until the client leaves."""
+    stalled = False
+
+    async def stalling_send(message: Message) -> None:
+        nonlocal stalled
+        body = message.get("body", b"")
+        if stalled or message["type"] != "http.response.body" or len(body) < 2:
+            await send(message)
+            return
+        stalled = True
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.event.wait(), seconds)
+        if not conn.event.is_set():
+            await send({**message, "body": body[len(body) // 2 :]})
+
+    return stalling_send
 
 
 # =========================================================================== SSE
