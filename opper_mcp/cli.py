@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from opper_mcp import __version__
-from opper_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TOOLS, OFF_BY_DEFAULT, Settings, env_defaults
+from opper_mcp.settings import Settings, add_arguments, env_defaults, settings_from
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -64,65 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "The Opper API key is read only from OPPER_API_KEY (never a flag, so it stays out of process lists).",
     )
     parser.add_argument("--version", action="version", version=f"opper-mcp {__version__}")
-    add = parser.add_argument
-    add("--transport", choices=["stdio", "http"], help="stdio (default) or http [OPPER_MCP_TRANSPORT]")
-    add("--base-url", help=f"Opper API base URL, without /v3 (default {DEFAULT_BASE_URL}) [OPPER_BASE_URL]")
-    add("--timeout", type=float, dest="timeout_s", help="seconds per upstream request (default 120) "
-        "[OPPER_MCP_TIMEOUT]")
-    add("--retries", type=int, dest="max_retries", help="retries on 429/5xx/connect errors (default 3) "
-        "[OPPER_MCP_RETRIES]")
-    add("--cache-dir", type=Path, help="where the spec and conversations are kept (default: user cache dir) "
-        "[OPPER_MCP_CACHE_DIR]")
-    add("--store", help="conversation store URL: sqlite:///path (default: a file in the cache dir), "
-        "redis://… or postgresql://… (shared by replicas) [OPPER_MCP_STORE]")
-    add("--tools", help=f"comma-separated allow-list of tools (default: {','.join(DEFAULT_TOOLS)}; off unless "
-        f"listed: {','.join(sorted(OFF_BY_DEFAULT))}) [OPPER_MCP_TOOLS]")
-    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level (default WARNING) "
-        "[OPPER_MCP_LOG_LEVEL]")
-    files = parser.add_argument_group("code context (chat/roundtable files and diff)")
-    files.add_argument("--allow-paths", help="comma-separated directories files may also come from; over HTTP "
-                       "the only ones (default none: no file context over HTTP) [OPPER_MCP_ALLOW_PATHS]")
-    files.add_argument("--context-max-file-bytes", type=int, help="largest file attached (default 256000) "
-                       "[OPPER_MCP_CONTEXT_MAX_FILE_BYTES]")
-    files.add_argument("--context-max-total-bytes", type=int, help="all attached context per call "
-                       "(default 2000000) [OPPER_MCP_CONTEXT_MAX_TOTAL_BYTES]")
-    http = parser.add_argument_group("HTTP transport")
-    http.add_argument("--host", help="bind address (default 127.0.0.1) [OPPER_MCP_HOST]")
-    http.add_argument("--port", type=int, help="port (default 8000) [OPPER_MCP_PORT]")
-    http.add_argument("--allowed-hosts", help="comma-separated Host names clients use; required off loopback "
-                      "[OPPER_MCP_ALLOWED_HOSTS]")
-    http.add_argument("--allowed-origins", help="comma-separated browser Origins to accept "
-                      "[OPPER_MCP_ALLOWED_ORIGINS]")
-    http.add_argument("--auth", dest="auth_mode", choices=["none", "token", "passthrough"],
-                      help="inbound auth: none (loopback only), token (static bearer OPPER_MCP_HTTP_TOKEN) or "
-                      "passthrough (each caller's bearer is its own Opper key) [OPPER_MCP_AUTH]")
-    http.add_argument("--tokens-file", type=Path, help="with --auth token: one named token per person, as "
-                      "hashes (make with `opper-mcp token add`), re-read when it changes [OPPER_MCP_TOKENS_FILE]")
-    http.add_argument("--replica-name", help="this replica's name in /healthz and the X-Opper-MCP-Replica "
-                      "response header (default host:port) [OPPER_MCP_REPLICA]")
-    http.add_argument("--stateless", action="store_true", default=None,
-                      help="no MCP sessions for 2025-11-25 clients either, so any replica can answer any "
-                      "request behind a load balancer (env: 1 or true) [OPPER_MCP_STATELESS]")
-    http.add_argument("--max-body-bytes", type=int, help="largest request body accepted, else 413 (default 4 MiB) "
-                      "[OPPER_MCP_MAX_BODY_BYTES]")
+    add_arguments(parser)
     parser.set_defaults(command="serve")
     return parser
-
-
-def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
-    environ = dict(os.environ) if env is None else env
-    values = env_defaults(environ)
-    for field in ("transport", "base_url", "timeout_s", "max_retries", "cache_dir", "log_level", "host", "port",
-                  "auth_mode", "max_body_bytes", "stateless", "tokens_file", "replica_name", "store", "allow_paths",
-                  "context_max_file_bytes", "context_max_total_bytes"):
-        value = getattr(args, field, None)
-        if value is not None:
-            values[field] = value
-    for field in ("tools", "allowed_hosts", "allowed_origins"):
-        value = getattr(args, field, None)
-        if value is not None:
-            values[field] = tuple(p.strip() for p in value.split(",") if p.strip())
-    return Settings.model_validate(values)
 
 
 def _fail(message: str) -> int:
@@ -163,10 +106,7 @@ def doctor_main(argv: Sequence[str]) -> int:
         description="Check Python, uvx, the API key, Opper's reachability, the spec cache and the model list.",
         epilog="Reads the same environment variables as the server. The key is never printed.",
     )
-    parser.add_argument("--base-url", help=f"Opper API base URL (default {DEFAULT_BASE_URL}) [OPPER_BASE_URL]")
-    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per request [OPPER_MCP_TIMEOUT]")
-    parser.add_argument("--cache-dir", type=Path, help="spec and conversation cache [OPPER_MCP_CACHE_DIR]")
-    parser.add_argument("--store", help="conversation store URL [OPPER_MCP_STORE]")
+    add_arguments(parser, ("base_url", "timeout_s", "cache_dir", "store"))
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
@@ -274,8 +214,6 @@ def start_up(settings: Settings) -> tuple[AppState, MCPServer[AppState]]:
 def serve(settings: Settings) -> int:
     import anyio
 
-    from opper_mcp.server import enabled_tools
-
     state, server = start_up(settings)
     where = (
         "stdio" if settings.transport == "stdio"
@@ -284,7 +222,7 @@ def serve(settings: Settings) -> int:
     key = "API key set" if settings.api_key else "no API key (public tools only)"
     if settings.auth_mode == "passthrough":
         key = "callers' own keys (pass-through)"
-    count = len(enabled_tools(settings))
+    count = len(settings.tools)
     if settings.transport == "http":
         where += f", replica {settings.replica}"
         if settings.tokens_file is not None:

@@ -314,11 +314,9 @@ def server_tools() -> list[ToolInfo]:
     """The tools served by default, with one-sentence descriptions (the same text `tools/list` starts with)."""
     import inspect
 
-    from opper_mcp.server import tool_specs
-    from opper_mcp.settings import DEFAULT_TOOLS
+    from opper_mcp.tools.registry import BY_NAME, DEFAULT_TOOLS
 
-    specs = tool_specs()
-    return [ToolInfo(name, first_sentence(inspect.getdoc(specs[name].fn) or "")) for name in DEFAULT_TOOLS]
+    return [ToolInfo(name, first_sentence(inspect.getdoc(BY_NAME[name].load()) or "")) for name in DEFAULT_TOOLS]
 
 
 def mcpb_manifest(tools: Iterable[ToolInfo]) -> JSON:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts import Prompt
@@ -19,9 +17,10 @@ from opper_mcp.schemas import compact
 from opper_mcp.settings import Settings
 from opper_mcp.spec.store import SpecStore
 from opper_mcp.store import open_store
-from opper_mcp.tools import chat, conversations, knowledge, models, roundtable, spec, traces, usage, web
+from opper_mcp.tools import spec
 from opper_mcp.tools.catalog import ModelCatalog
 from opper_mcp.tools.errors import guarded
+from opper_mcp.tools.registry import BY_NAME, ToolEntry
 from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.tools.state import AppState
 
@@ -42,71 +41,31 @@ Platform guide as resources opper://guide/<topic>: concepts, endpoints, migratio
 """
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    fn: Callable[..., Awaitable[Any]]
-    title: str
-    read_only: bool
-    open_world: bool
-    idempotent: bool
-    destructive: bool = False
-    long_result: bool = False
-    # The tool builds its structured content from its output model itself, so the SDK's check of
-    # every result against that model again is pure cost (the outputSchema is still published).
-    trusted_output: bool = False
-
-
 # Results up to the output budget are expected, not accidents: Claude Code keeps them inline
 # instead of spilling them to a file. The margin covers the JSON around a budget-sized text.
 MAX_RESULT_META = {"anthropic/maxResultSizeChars": OUTPUT_BUDGET_CHARS + 2_000}
 
 
-def tool_specs() -> dict[str, ToolSpec]:
-    return {
-        "list_models": ToolSpec(models.list_models, "List Opper models", True, False, True, trusted_output=True),
-        "chat": ToolSpec(chat.chat, "Chat with an Opper model", True, True, False, long_result=True),
-        "roundtable": ToolSpec(roundtable.roundtable, "Ask several models at once", True, True, False,
-                               long_result=True),
-        "conversations": ToolSpec(conversations.conversations, "List or delete saved chats", False, False, True,
-                                  destructive=True),
-        "web_search": ToolSpec(web.web_search, "Search the web", True, True, False),
-        "web_fetch": ToolSpec(web.web_fetch, "Fetch a web page as markdown", True, True, True, long_result=True),
-        "grep_spec": ToolSpec(spec.grep_spec, "Search the Opper API spec", True, False, True, long_result=True),
-        "read_spec": ToolSpec(spec.read_spec, "Read part of the Opper API spec", True, False, True,
-                              long_result=True),
-        "get_trace": ToolSpec(traces.get_trace, "Show an Opper trace", True, False, True, long_result=True),
-        "list_traces": ToolSpec(traces.list_traces, "List Opper traces", True, False, True),
-        "search_knowledge": ToolSpec(knowledge.search_knowledge, "Search an Opper knowledge base", True, False, True),
-        "add_knowledge": ToolSpec(knowledge.add_knowledge, "Add a document to a knowledge base", False, False, False),
-        "get_usage": ToolSpec(usage.get_usage, "Show Opper spend", True, False, True),
-    }
-
-
-def enabled_tools(settings: Settings) -> list[str]:
-    """The allow-listed tools, in the stable order of TOOL_NAMES."""
-    specs = tool_specs()
-    return [name for name in settings.tools if name in specs]
-
-
-def make_tool(name: str, ts: ToolSpec) -> Tool:
+def make_tool(entry: ToolEntry) -> Tool:
     """A registered tool: errors made actionable, one-line description, compact schemas."""
+    fn = entry.load()
     tool = Tool.from_function(
-        guarded(ts.fn),
-        name=name,
-        title=ts.title,
-        description=" ".join((ts.fn.__doc__ or "").split()),
+        guarded(fn),
+        name=entry.name,
+        title=entry.title,
+        description=" ".join((fn.__doc__ or "").split()),
         annotations=ToolAnnotations(
-            title=ts.title,
-            read_only_hint=ts.read_only,
-            destructive_hint=ts.destructive,
-            idempotent_hint=ts.idempotent,
-            open_world_hint=ts.open_world,
+            title=entry.title,
+            read_only_hint=entry.read_only,
+            destructive_hint=entry.destructive,
+            idempotent_hint=entry.idempotent,
+            open_world_hint=entry.open_world,
         ),
-        meta=dict(MAX_RESULT_META) if ts.long_result else None,
+        meta=dict(MAX_RESULT_META) if entry.long_result else None,
     )
     tool.parameters = compact(tool.parameters)
     tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
-    if ts.trusted_output:
+    if entry.trusted_output:
         tool.fn_metadata.output_model = None  # the SDK then publishes the schema without validating against it
     return tool
 
@@ -151,7 +110,7 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         website_url="https://opper.ai",
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[make_tool(name, tool_specs()[name]) for name in enabled_tools(settings)],
+        tools=[make_tool(BY_NAME[name]) for name in settings.tools],
     )
     for resource in guide_resources():
         server.add_resource(resource)

@@ -1,37 +1,45 @@
-"""Runtime configuration: environment first (what MCP client configs pass), flags on top."""
+"""Runtime configuration: environment first (what MCP client configs pass), flags on top.
+
+Each setting is one field of `Settings`; a field that users set carries an `Option` (its flag,
+its environment variable and its help). That one table drives `argparse`, the environment and
+the README's configuration table.
+"""
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from opper_mcp.tools.registry import DEFAULT_TOOLS, OFF_BY_DEFAULT, TOOL_NAMES
+
 DEFAULT_BASE_URL = "https://api.opper.ai"
-TOOL_NAMES = (
-    "list_models",
-    "chat",
-    "roundtable",
-    "conversations",
-    "web_search",
-    "web_fetch",
-    "grep_spec",
-    "read_spec",
-    "get_trace",
-    "list_traces",
-    "search_knowledge",
-    "add_knowledge",
-    "get_usage",
-)
-# Tools that change data on Opper: served only when named in --tools / OPPER_MCP_TOOLS.
-OFF_BY_DEFAULT = frozenset({"add_knowledge"})
-DEFAULT_TOOLS = tuple(name for name in TOOL_NAMES if name not in OFF_BY_DEFAULT)
 
 AuthMode = Literal["none", "token", "passthrough"]
 Transport = Literal["stdio", "http"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+CONTEXT_GROUP = "code context (chat/roundtable files and diff)"
+HTTP_GROUP = "HTTP transport"
+
+
+@dataclass(frozen=True)
+class Option:
+    """How users set a field: `flag` (None: environment only), `env`, and the help both show."""
+
+    flag: str | None
+    env: str
+    help: str
+    group: str | None = None
+    kind: Literal["value", "list", "switch"] = "value"  # list: comma-separated; switch: a flag without a value
+    parse: type[int] | type[float] | type[Path] | None = None  # argparse's own check, for a message naming the flag
 
 
 def default_cache_dir() -> Path:
@@ -54,34 +62,76 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    api_key: SecretStr | None = None
-    base_url: str = DEFAULT_BASE_URL
-    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    api_key: Annotated[SecretStr | None, Option(
+        None, "OPPER_API_KEY", "Your Opper API key. Never a flag, so it stays out of process lists; never logged.",
+    )] = None
+    transport: Annotated[Transport, Option("--transport", "OPPER_MCP_TRANSPORT", "stdio (default) or http")] = "stdio"
+    base_url: Annotated[str, Option("--base-url", "OPPER_BASE_URL",
+                                    f"Opper API base URL, without /v3 (default {DEFAULT_BASE_URL})")] = DEFAULT_BASE_URL
+    timeout_s: Annotated[float, Field(gt=0, le=3600), Option(
+        "--timeout", "OPPER_MCP_TIMEOUT", "seconds per upstream request (default 120)", parse=float)] = 120.0
     connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
-    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retries: Annotated[int, Field(ge=0, le=10), Option(
+        "--retries", "OPPER_MCP_RETRIES", "retries on 429/5xx/connect errors (default 3)", parse=int)] = 3
     retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
-    cache_dir: Path | None = None
-    tools: tuple[str, ...] = DEFAULT_TOOLS
+    cache_dir: Annotated[Path | None, Option(
+        "--cache-dir", "OPPER_MCP_CACHE_DIR", "where the spec and conversations are kept (default: user cache dir)",
+        parse=Path)] = None
+    # The conversation store URL (may hold a password); None: SQLite in the cache dir.
+    store: Annotated[SecretStr | None, Option(
+        "--store", "OPPER_MCP_STORE", "conversation store URL: sqlite:///path (default: a file in the cache dir), "
+        "redis://… or postgresql://… (shared by replicas)")] = None
+    tools: Annotated[tuple[str, ...], Option(
+        "--tools", "OPPER_MCP_TOOLS", f"comma-separated allow-list of tools (default: {','.join(DEFAULT_TOOLS)}; "
+        f"off unless listed: {','.join(sorted(OFF_BY_DEFAULT))})", kind="list")] = DEFAULT_TOOLS
+    log_level: Annotated[LogLevel, Option(
+        "--log-level", "OPPER_MCP_LOG_LEVEL", "stderr log level (default WARNING)")] = "WARNING"
     models_ttl_s: float = Field(default=600.0, ge=0)
     spec_ttl_s: float = Field(default=300.0, ge=0)
-    store: SecretStr | None = None  # conversation store URL (may hold a password); None: SQLite in the cache dir
-    # HTTP transport
-    transport: Transport = "stdio"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
-    auth_mode: AuthMode = "none"
-    http_token: SecretStr | None = None
-    tokens_file: Path | None = None
-    replica_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    stateless: bool = False
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Code context (chat/roundtable `files` and `diff`)
-    allow_paths: tuple[Path, ...] = ()
-    context_max_file_bytes: int = Field(default=256_000, ge=1_000)
-    context_max_total_bytes: int = Field(default=2_000_000, ge=1_000)
+    allow_paths: Annotated[tuple[Path, ...], Option(
+        "--allow-paths", "OPPER_MCP_ALLOW_PATHS", "comma-separated directories files may also come from; over HTTP "
+        "the only ones (default none: no file context over HTTP)", CONTEXT_GROUP)] = ()
+    context_max_file_bytes: Annotated[int, Field(ge=1_000), Option(
+        "--context-max-file-bytes", "OPPER_MCP_CONTEXT_MAX_FILE_BYTES", "largest file attached (default 256000)",
+        CONTEXT_GROUP, parse=int)] = 256_000
+    context_max_total_bytes: Annotated[int, Field(ge=1_000), Option(
+        "--context-max-total-bytes", "OPPER_MCP_CONTEXT_MAX_TOTAL_BYTES",
+        "all attached context per call (default 2000000)", CONTEXT_GROUP, parse=int)] = 2_000_000
+    # HTTP transport
+    host: Annotated[str, Option("--host", "OPPER_MCP_HOST", "bind address (default 127.0.0.1)",
+                                HTTP_GROUP)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535), Option("--port", "OPPER_MCP_PORT", "port (default 8000)", HTTP_GROUP,
+                                                       parse=int)] = 8000
+    allowed_hosts: Annotated[tuple[str, ...], Option(
+        "--allowed-hosts", "OPPER_MCP_ALLOWED_HOSTS", "comma-separated Host names clients use; required off loopback",
+        HTTP_GROUP, kind="list")] = ()
+    allowed_origins: Annotated[tuple[str, ...], Option(
+        "--allowed-origins", "OPPER_MCP_ALLOWED_ORIGINS", "comma-separated browser Origins to accept", HTTP_GROUP,
+        kind="list")] = ()
+    auth_mode: Annotated[AuthMode, Option(
+        "--auth", "OPPER_MCP_AUTH", "inbound auth: none (loopback only), token (static bearer OPPER_MCP_HTTP_TOKEN) "
+        "or passthrough (each caller's bearer is its own Opper key)", HTTP_GROUP)] = "none"
+    http_token: Annotated[SecretStr | None, Option(
+        None, "OPPER_MCP_HTTP_TOKEN", "The shared bearer token HTTP clients may send with `--auth token` "
+        "(everyone who holds it is one caller).", HTTP_GROUP)] = None
+    tokens_file: Annotated[Path | None, Option(
+        "--tokens-file", "OPPER_MCP_TOKENS_FILE", "with --auth token: one named token per person, as hashes (make "
+        "with `opper-mcp token add`), re-read when it changes", HTTP_GROUP, parse=Path)] = None
+    replica_name: Annotated[str | None, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$"), Option(
+        "--replica-name", "OPPER_MCP_REPLICA", "this replica's name in /healthz and the X-Opper-MCP-Replica "
+        "response header (default host:port)", HTTP_GROUP)] = None
+    stateless: Annotated[bool, Option(
+        "--stateless", "OPPER_MCP_STATELESS", "no MCP sessions for 2025-11-25 clients either, so any replica can "
+        "answer any request behind a load balancer (env: 1 or true)", HTTP_GROUP, kind="switch")] = False
+    max_body_bytes: Annotated[int, Field(ge=1024), Option(
+        "--max-body-bytes", "OPPER_MCP_MAX_BODY_BYTES", "largest request body accepted, else 413 (default 4 MiB)",
+        HTTP_GROUP, parse=int)] = 4 * 1024 * 1024
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("base_url")
     @classmethod
@@ -188,40 +238,80 @@ def split_paths(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()) for part in parts if part.strip())
 
 
+def options() -> dict[str, Option]:
+    """Every user-settable field with its `Option`, in the order of `Settings`."""
+    found: dict[str, Option] = {}
+    for name, info in Settings.model_fields.items():
+        for meta in info.metadata:
+            if isinstance(meta, Option):
+                found[name] = meta
+    return found
+
+
 def env_defaults(env: Mapping[str, str] | None = None) -> dict[str, object]:
     """Settings fields read from the environment (unset variables are left out)."""
     env = os.environ if env is None else env
     found: dict[str, object] = {}
-    table = {
-        "OPPER_API_KEY": "api_key",
-        "OPPER_BASE_URL": "base_url",
-        "OPPER_MCP_TIMEOUT": "timeout_s",
-        "OPPER_MCP_RETRIES": "max_retries",
-        "OPPER_MCP_CACHE_DIR": "cache_dir",
-        "OPPER_MCP_HOST": "host",
-        "OPPER_MCP_PORT": "port",
-        "OPPER_MCP_AUTH": "auth_mode",
-        "OPPER_MCP_HTTP_TOKEN": "http_token",
-        "OPPER_MCP_LOG_LEVEL": "log_level",
-        "OPPER_MCP_MAX_BODY_BYTES": "max_body_bytes",
-        "OPPER_MCP_TRANSPORT": "transport",
-        "OPPER_MCP_STATELESS": "stateless",
-        "OPPER_MCP_TOKENS_FILE": "tokens_file",
-        "OPPER_MCP_REPLICA": "replica_name",
-        "OPPER_MCP_STORE": "store",
-        "OPPER_MCP_ALLOW_PATHS": "allow_paths",
-        "OPPER_MCP_CONTEXT_MAX_FILE_BYTES": "context_max_file_bytes",
-        "OPPER_MCP_CONTEXT_MAX_TOTAL_BYTES": "context_max_total_bytes",
-    }
-    for var, field in table.items():
-        value = env.get(var, "").strip()
+    for field, option in options().items():
+        value = env.get(option.env, "").strip()
         if value:
-            found[field] = value.upper() if field == "log_level" else value
-    for var, field in {
-        "OPPER_MCP_TOOLS": "tools",
-        "OPPER_MCP_ALLOWED_HOSTS": "allowed_hosts",
-        "OPPER_MCP_ALLOWED_ORIGINS": "allowed_origins",
-    }.items():
-        if env.get(var, "").strip():
-            found[field] = _split(env[var])
+            found[field] = _split(value) if option.kind == "list" else value
     return found
+
+
+def add_arguments(parser: argparse.ArgumentParser, fields: Iterable[str] | None = None) -> None:
+    """One flag per `Option` (of `fields`, else all), grouped as in `--help`, each naming its variable."""
+    table = options()
+    groups: dict[str | None, Any] = {None: parser}
+    for field in table if fields is None else fields:
+        option = table[field]
+        if option.flag is None:
+            continue
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        kwargs: dict[str, Any] = {"dest": field, "help": f"{option.help} [{option.env}]"}
+        if option.kind == "switch":
+            kwargs.update(action="store_true", default=None)
+        else:
+            choices = _choices(field)
+            if choices:
+                kwargs["choices"] = choices
+            if option.parse is not None:
+                kwargs["type"] = option.parse
+        groups[option.group].add_argument(option.flag, **kwargs)
+
+
+def _choices(field: str) -> list[str] | None:
+    annotation = Settings.model_fields[field].annotation
+    return list(typing.get_args(annotation)) if typing.get_origin(annotation) is Literal else None
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The environment's values with the flags given on top (a flag not given is `None` on `args`)."""
+    values = env_defaults(env)
+    for field, option in options().items():
+        value = getattr(args, field, None)
+        if value is not None:
+            values[field] = _split(value) if option.kind == "list" else value
+    return Settings.model_validate(values)
+
+
+def env_only_rows() -> list[str]:
+    """README table rows for the settings read only from the environment (secrets: never a flag)."""
+    return [f"| `{option.env}` | {option.help} |" for option in options().values() if option.flag is None]
+
+
+def flags_table() -> str:
+    """The README's configuration table: flag, environment variable, meaning."""
+    rows = ["| Flag | Environment variable | Meaning |", "|---|---|---|"]
+    for field, option in options().items():
+        if option.flag is None:
+            continue
+        flag = option.flag
+        choices = _choices(field)
+        if choices:
+            flag += " " + "\\|".join(choices)
+        elif option.kind != "switch":
+            flag += " " + field.upper()
+        rows.append(f"| `{flag}` | `{option.env}` | {option.help.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"

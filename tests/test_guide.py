@@ -16,7 +16,7 @@ from mcp import Client
 
 from opper_mcp import guide
 from opper_mcp.server import INSTRUCTIONS
-from opper_mcp.settings import TOOL_NAMES
+from opper_mcp.tools.registry import TOOL_NAMES
 from tests.fake_opper import TEST_KEY, FakeOpperServer
 from tests.fake_opper.app import FIXTURE_SPEC_PATH, SHARED_SPEC_PATH
 from tests.transport_support import INSPECTOR_CLI, last_json, node_env, require_node_modules, run_node

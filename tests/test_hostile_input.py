@@ -27,8 +27,9 @@ from mcp import Client
 from mcp.shared.inbound import MCP_NAME_HEADER, encode_header_value
 from mcp_types import CallToolRequest, CallToolRequestParams, CallToolResult
 
-from opper_mcp.settings import TOOL_NAMES, Settings
+from opper_mcp.settings import Settings
 from opper_mcp.tools import traces
+from opper_mcp.tools.registry import TOOL_NAMES
 from tests.fake_opper import SEED_TRACE_IDS, TEST_KEY, FakeOpperServer
 from tests.support import connect, text_of
 

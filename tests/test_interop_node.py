@@ -18,7 +18,7 @@ import yaml
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from opper_mcp.settings import DEFAULT_TOOLS
+from opper_mcp.tools.registry import DEFAULT_TOOLS
 from tests.fake_opper import TEST_KEY, FakeOpperServer
 from tests.support import MODES, data_of
 from tests.transport_support import (

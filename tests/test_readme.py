@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Callable
@@ -16,10 +15,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from opper_mcp import __version__, clients
+from opper_mcp import __version__, clients, settings
 from opper_mcp.cli import build_parser
 from opper_mcp.server import build_server
-from opper_mcp.settings import DEFAULT_TOOLS, OFF_BY_DEFAULT, TOOL_NAMES, Settings
+from opper_mcp.settings import Settings
+from opper_mcp.tools.registry import BY_NAME, DEFAULT_TOOLS, OFF_BY_DEFAULT, TOOL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -35,7 +35,7 @@ def tools_table() -> str:
     async def list_tools() -> str:
         async with Client(build_server(Settings(tools=TOOL_NAMES)), mode="legacy") as client:
             tools = (await client.list_tools()).tools
-        rows = ["| Tool | Title | What it does | Read-only | Open-world |", "|---|---|---|---|---|"]
+        rows = ["| Tool | Title | What it does | Read-only | Open-world | Needs |", "|---|---|---|---|---|---|"]
         for tool in tools:
             notes = tool.annotations
             assert notes is not None
@@ -43,33 +43,24 @@ def tools_table() -> str:
             description = clients.first_sentence(tool.description or "").replace("|", "\\|")
             if tool.name in OFF_BY_DEFAULT:
                 description += " *Off by default: enable with `--tools`.*"
-            rows.append(f"| `{tool.name}` | {tool.title} | {description} | {flags[0]} | {flags[1]} |")
+            needs = ", ".join(sorted(BY_NAME[tool.name].needs)) or "-"
+            rows.append(f"| `{tool.name}` | {tool.title} | {description} | {flags[0]} | {flags[1]} | {needs} |")
         return "\n".join(rows) + "\n"
 
     return anyio.run(list_tools)
 
 
-def flags_table() -> str:
-    rows = ["| Flag | Environment variable | Meaning |", "|---|---|---|"]
-    for action in build_parser()._actions:
-        if not action.option_strings or isinstance(action, argparse._HelpAction | argparse._VersionAction):
-            continue
-        flag = action.option_strings[-1]
-        if action.choices:
-            flag += " " + "\\|".join(map(str, action.choices))
-        elif action.nargs != 0:
-            flag += " " + (action.metavar or action.dest.upper())
-        help_text = " ".join((action.help or "").split())
-        match = re.search(r"\s*\[(OPPER_[A-Z_]+)\]$", help_text)
-        env = f"`{match.group(1)}`" if match else ""
-        meaning = help_text[: match.start()] if match else help_text
-        rows.append(f"| `{flag}` | {env} | {meaning.replace('|', chr(92) + '|')} |")
-    return "\n".join(rows) + "\n"
-
+NOT_READ_BY_THE_SERVER = (
+    "| `OPPER_MCP_TOKEN` | Not read by the server: the variable the client configs above take the HTTP token from. |",
+    "| `MAX_MCP_OUTPUT_TOKENS` | Not read by the server: Claude Code's cap on a tool result (see "
+    "[Troubleshooting](#troubleshooting)). |",
+)
 
 GENERATORS: dict[str, Callable[[], str]] = {
     "tools": tools_table,
-    "flags": flags_table,
+    "flags": settings.flags_table,
+    "env": lambda: "\n".join(["| Environment variable | Meaning |", "|---|---|", *settings.env_only_rows(),
+                              *NOT_READ_BY_THE_SERVER]) + "\n",
     "config:claude-code": lambda: fenced("bash", clients.claude_mcp_add()),
     "config:claude-code-json": lambda: fenced("json", clients.render("claude-code")),
     "config:claude-code-http": lambda: fenced("bash", clients.claude_mcp_add(clients.DEFAULT_HTTP_NAME, HTTP)),

@@ -9,8 +9,8 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from opper_mcp.settings import DEFAULT_TOOLS, TOOL_NAMES
 from opper_mcp.tools import knowledge
+from opper_mcp.tools.registry import DEFAULT_TOOLS, TOOL_NAMES
 from tests.fake_opper import TEST_KEY, FakeOpperServer
 from tests.fake_opper.v2 import V2State
 from tests.support import connect, data_of, error_text, make_settings

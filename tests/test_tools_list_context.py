@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.settings import TOOL_NAMES
+from opper_mcp.tools.registry import TOOL_NAMES
 from tests.support import connect, make_settings
 
 pytestmark = pytest.mark.anyio

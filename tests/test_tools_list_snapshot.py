@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from opper_mcp.settings import TOOL_NAMES
+from opper_mcp.tools.registry import TOOL_NAMES
 from tests.fake_opper.catalogue import CATALOGUE
 from tests.support import MODES, connect, make_settings
 

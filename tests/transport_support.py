@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import httpx2
 import pytest
 
-from opper_mcp.settings import DEFAULT_TOOLS
+from opper_mcp.tools.registry import DEFAULT_TOOLS
 from tests.fake_opper import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
