@@ -20,7 +20,7 @@ from opper_mcp.settings import Settings, add_arguments, env_defaults, settings_f
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from opper_mcp.tools.state import AppState
+    from opper_mcp.runtime.state import AppState
 
 
 class RedactingFilter(logging.Filter):
@@ -158,7 +158,7 @@ def config_main(argv: Sequence[str]) -> int:
 
 
 def token_main(argv: Sequence[str]) -> int:
-    from opper_mcp import tokens
+    from opper_mcp.auth import named_tokens
 
     parser = argparse.ArgumentParser(
         prog="opper-mcp token",
@@ -166,7 +166,7 @@ def token_main(argv: Sequence[str]) -> int:
         "Running servers pick the change up at their next request.",
     )
     parser.add_argument("action", choices=["add", "remove"])
-    parser.add_argument("name", help=f"the person's name ({tokens.NAME_RULE})")
+    parser.add_argument("name", help=f"the person's name ({named_tokens.NAME_RULE})")
     parser.add_argument("--tokens-file", type=Path, help="the file (default: OPPER_MCP_TOKENS_FILE)")
     args = parser.parse_args(argv)
     from_env = env_defaults().get("tokens_file")
@@ -175,13 +175,13 @@ def token_main(argv: Sequence[str]) -> int:
         return _fail("token: give --tokens-file or set OPPER_MCP_TOKENS_FILE")
     try:
         if args.action == "add":
-            token = tokens.add(path, args.name)
+            token = named_tokens.add(path, args.name)
             sys.stderr.write(f"added {args.name!r} to {path}; the token below is shown only once:\n")
             sys.stdout.write(token + "\n")
         else:
-            tokens.remove(path, args.name)
+            named_tokens.remove(path, args.name)
             sys.stderr.write(f"removed {args.name!r} from {path}; its token is refused from the next request\n")
-    except tokens.TokensFileError as exc:
+    except named_tokens.TokensFileError as exc:
         return _fail(str(exc))
     return 0
 

@@ -27,8 +27,8 @@ from opper_mcp.opper.errors import (
 from opper_mcp.settings import DEFAULT_BASE_URL, Settings
 
 if TYPE_CHECKING:
+    from opper_mcp.openapi.store import SpecStore
     from opper_mcp.opper.client import OpperClient
-    from opper_mcp.spec.store import SpecStore
 
 Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
@@ -137,7 +137,7 @@ async def _check_key_accepted(opper: OpperClient) -> Check:
 
 async def _check_spec(store: SpecStore, cache_dir: Path) -> Check:
     """The server's own spec store: network fetch (or ETag revalidation), then the disk copy."""
-    from opper_mcp.spec.store import SPEC_FILE
+    from opper_mcp.openapi.store import SPEC_FILE
 
     name = SPEC
     try:

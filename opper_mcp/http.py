@@ -16,10 +16,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opper_mcp import __version__
+from opper_mcp.auth.named_tokens import tokens_file
 from opper_mcp.settings import Settings, is_loopback
 from opper_mcp.store import ConversationStore
 from opper_mcp.store.health import StoreHealth
-from opper_mcp.tokens import tokens_file
 
 log = logging.getLogger(__name__)
 

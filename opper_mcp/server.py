@@ -12,17 +12,17 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 
 from opper_mcp import __version__, guide, prompts
+from opper_mcp.compact_schema import compact
+from opper_mcp.openapi.store import SpecStore
+from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import ClientConfig, OpperClient
-from opper_mcp.schemas import compact
+from opper_mcp.runtime.guard import guarded
+from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
+from opper_mcp.runtime.state import AppState
 from opper_mcp.settings import Settings
-from opper_mcp.spec.store import SpecStore
 from opper_mcp.store import open_store
 from opper_mcp.tools import spec
-from opper_mcp.tools.catalog import ModelCatalog
-from opper_mcp.tools.errors import guarded
 from opper_mcp.tools.registry import BY_NAME, ToolEntry
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS
-from opper_mcp.tools.state import AppState
 
 INSTRUCTIONS = """\
 Opper is an LLM gateway to 300+ models. Use these tools to:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.context import ContextError, Gathered, Limits, gather
+from opper_mcp.context.assemble import gather
+from opper_mcp.context.types import ContextError, Gathered, Limits
 from tests.context_repo import ALL_SECRETS, AWS_KEY, OPPER_KEY, Repo, make_repo, needs_git
 
 pytestmark = needs_git

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.context import ContextError, Gathered, Limits, Skipped, content_parts, estimate_tokens, gather
 from opper_mcp.context import assemble as gather_mod
+from opper_mcp.context.assemble import gather
+from opper_mcp.context.estimate import estimate_tokens
 from opper_mcp.context.paths import collect, glob_regex, resolve_roots
+from opper_mcp.context.types import ContextError, Gathered, Limits, Skipped, content_parts
 from tests.context_repo import ALL_SECRETS, OUTSIDE_TEXT, PDF, Repo, make_repo, png_bytes
 
 
@@ -315,7 +317,7 @@ def test_images_and_pdfs_become_parts(repo: Repo) -> None:
 
 
 def test_content_parts_for_text() -> None:
-    from opper_mcp.context import Part
+    from opper_mcp.context.types import Part
 
     assert content_parts([Part(kind="text", text="hi")]) == [{"type": "text", "text": "hi"}]
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opper_mcp.context import ContextError, Gathered, gather
+from opper_mcp.context.assemble import gather
+from opper_mcp.context.types import ContextError, Gathered
 from tests.context_repo import ALL_SECRETS, Repo, make_repo, needs_git
 
 SEGMENTS = ["..", ".", "src", "docs", "loop", "link_out.txt", "app.py", "util.py", "aws.py", ".env", "*", "**",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.context import gather
+from opper_mcp.context.assemble import gather
 from opper_mcp.context.denylist import secret_file_kind
 from opper_mcp.context.secrets import _detectors, scan
 from tests.context_repo import ALL_SECRETS, AWS_KEY, OPPER_KEY, SERVER_KEY, Repo, make_repo

@@ -18,15 +18,15 @@ import httpx2
 import pytest
 from mcp import Client
 
+from opper_mcp.openapi.grep import LINE_CAP
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.opper.errors import OpperConnectionError
+from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.server import build_server, build_state
 from opper_mcp.settings import Settings
-from opper_mcp.spec.grep import LINE_CAP
 from opper_mcp.store import Bounds
 from opper_mcp.store.base import MAX_CHARS
 from opper_mcp.store.sqlite import SQLiteConversationStore
-from opper_mcp.tools.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.tools.traces import SPAN_PAGE_CHARS
 from tests.fake_opper import FakeOpperServer
 from tests.support import data_of, text_of

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 from mcp import Client
 
+from opper_mcp.opper.catalog import MAX_DERIVED, ModelCatalog
 from opper_mcp.server import build_server, build_state
-from opper_mcp.tools.catalog import MAX_DERIVED, ModelCatalog
 from opper_mcp.tools.models import ModelList
 from tests.fake_opper import FakeOpperServer
 from tests.support import connect, data_of, text_of

@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from opper_mcp.tools.progress import Progress
+from opper_mcp.runtime.progress import Progress
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from opper_mcp import tokens
+from opper_mcp.auth import named_tokens
 from tests.cluster import NGINX_CONF, REPLICA_HEADER, Nginx, Replica, ReplicaLog, cluster, render_nginx_conf
 from tests.fake_opper import FakeOpperServer
 from tests.services import RedisService
@@ -36,7 +36,8 @@ PANEL = [CHAT_MODEL, "openai/gpt-5-mini"]
 def team(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("team")
     path = work / "tokens"
-    return {"work": work, "tokens_file": path, "alice": tokens.add(path, "alice"), "bob": tokens.add(path, "bob")}
+    alice, bob = named_tokens.add(path, "alice"), named_tokens.add(path, "bob")
+    return {"work": work, "tokens_file": path, "alice": alice, "bob": bob}
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +188,13 @@ async def test_removed_token_is_refused_by_every_replica(
 ) -> None:
     replicas, nginx = deployment
     path: Path = team["tokens_file"]
-    carol = tokens.add(path, "carol")
+    carol = named_tokens.add(path, "carol")
     try:
         headers = {"Authorization": f"Bearer {carol}"}
         log = ReplicaLog()
         async with through(nginx.url, carol, "auto", log) as client:
             assert "carol" in data_of(await client.call_tool("chat", {"model": CHAT_MODEL, "prompt": "carol"}))["text"]
-        tokens.remove(path, "carol")
+        named_tokens.remove(path, "carol")
         for replica in replicas:
             response = httpx2.post(replica.url, headers=headers, json={}, timeout=5)
             assert response.status_code == 401, (replica.name, response.text)
@@ -203,5 +204,5 @@ async def test_removed_token_is_refused_by_every_replica(
         async with through(nginx.url, team["alice"], "auto", log) as alice:  # the others are unaffected
             data_of(await alice.call_tool("chat", {"model": CHAT_MODEL, "prompt": "still here"}))
     finally:
-        if "carol" in tokens.TokensFile(path).names():
-            tokens.remove(path, "carol")
+        if "carol" in named_tokens.TokensFile(path).names():
+            named_tokens.remove(path, "carol")

@@ -24,7 +24,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from opper_mcp import tokens
+from opper_mcp.auth import named_tokens
 from tests.cluster import Nginx, Replica, cluster
 from tests.fake_opper import FakeOpperServer
 from tests.support import text_of
@@ -241,7 +241,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture
 def deployment(store: Any, tmp_path: Path) -> Iterator[tuple[list[Replica], Nginx, FakeOpperServer, dict[str, str]]]:
-    people = {name: tokens.add(tmp_path / "tokens", name) for name in PEOPLE}
+    people = {name: named_tokens.add(tmp_path / "tokens", name) for name in PEOPLE}
     with FakeOpperServer() as fake:
         env = server_env(fake.url, tmp_path / "cache", OPPER_MCP_TIMEOUT="5", OPPER_MCP_RETRIES="1")
         with cluster(env, tmp_path, 3, "--auth", "token", "--tokens-file", str(tmp_path / "tokens"), "--stateless",

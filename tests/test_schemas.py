@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, Field
 
-from opper_mcp.schemas import compact
+from opper_mcp.compact_schema import compact
 
 
 class Options(BaseModel):

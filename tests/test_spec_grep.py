@@ -11,9 +11,9 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opper_mcp.spec.errors import SpecParseError, SpecPatternError
-from opper_mcp.spec.grep import grep
-from opper_mcp.spec.index import Location, SpecIndex
+from opper_mcp.openapi.errors import SpecParseError, SpecPatternError
+from opper_mcp.openapi.grep import grep
+from opper_mcp.openapi.index import Location, SpecIndex
 
 SHARED_SPEC = Path("/work/shared/opper/openapi-v3.yaml")
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.spec.errors import SpecError, SpecTargetError
-from opper_mcp.spec.index import SpecIndex
-from opper_mcp.spec.read import close_matches, read
+from opper_mcp.fuzzy import close_matches
+from opper_mcp.openapi.errors import SpecError, SpecTargetError
+from opper_mcp.openapi.index import SpecIndex
+from opper_mcp.openapi.read import read
 
 SHARED_SPEC = Path("/work/shared/opper/openapi-v3.yaml")
 

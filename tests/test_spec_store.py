@@ -14,8 +14,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from opper_mcp.openapi.store import META_FILE, SPEC_FILE, SpecResponse, SpecSnapshot, SpecStore
 from opper_mcp.opper.errors import OpperConnectionError, OpperError
-from opper_mcp.spec.store import META_FILE, SPEC_FILE, SpecResponse, SpecSnapshot, SpecStore
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +196,7 @@ async def test_corrupt_cache_is_ignored(tmp_path: Path, garbage: bytes, caplog: 
     (tmp_path / SPEC_FILE).write_bytes(garbage)
     (tmp_path / META_FILE).write_text('{"etag": "\\"old\\""}', encoding="utf-8")
     fetch = FakeFetcher(ok())
-    with caplog.at_level(logging.WARNING, logger="opper_mcp.spec.store"):
+    with caplog.at_level(logging.WARNING, logger="opper_mcp.openapi.store"):
         snap = await make(fetch, tmp_path).get()
     assert snap.source == "network" and fetch.etags == [None]
     assert "ignoring unreadable spec cache" in caplog.text
@@ -239,7 +239,7 @@ async def test_unusable_body_without_copy_raises(tmp_path: Path) -> None:
 async def test_unwritable_cache_dir_is_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="opper_mcp.spec.store"):
+    with caplog.at_level(logging.WARNING, logger="opper_mcp.openapi.store"):
         snap = await make(FakeFetcher(ok()), blocker / "cache").get()
     assert snap.source == "network"
     assert "could not write the spec cache" in caplog.text

@@ -288,7 +288,7 @@ async def test_a_turn_that_cannot_be_saved_keeps_the_thread_and_says_so(
 ) -> None:
     """The store fails after the answer came: the caller keeps the id (its earlier turns are safe) and a note."""
     from opper_mcp.store import open_store
-    from opper_mcp.tools.threads import save_turns
+    from opper_mcp.store.threads import save_turns
 
     store = open_store(redis_url, Path("/nonexistent"))
     exchange = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]

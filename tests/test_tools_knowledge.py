@@ -305,9 +305,7 @@ async def test_add_5xx_is_not_resent(writer: Client, fake_opper: FakeOpperServer
 
 
 def test_secret_findings_name_kind_and_line_never_the_value() -> None:
-    from opper_mcp.tools.secrets import secret_findings
-
-    found = secret_findings("a\nb\nghp_" + "a" * 36 + "\npostgres://u:hunter2@db/x")
+    found = knowledge.secrets_in("a\nb\nghp_" + "a" * 36 + "\npostgres://u:hunter2@db/x", ())
     assert found == ["GitHub Token on line 3", "Basic Auth Credentials on line 4"]
     assert not any("hunter2" in f for f in found)
 
@@ -324,7 +322,7 @@ async def test_add_accepts_ordinary_technical_text(writer: Client) -> None:
 
 
 async def test_results_are_cut_to_the_output_budget(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opper_mcp.tools import result
+    from opper_mcp.runtime import result
 
     monkeypatch.setattr(result, "OUTPUT_BUDGET_CHARS", 800)
     data = await ok(client, "search_knowledge", knowledge_base="product-docs", query="refunds invoices api webhooks",

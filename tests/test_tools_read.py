@@ -12,8 +12,9 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
+from opper_mcp.opper import catalog
 from opper_mcp.settings import Settings
-from opper_mcp.tools import catalog, traces
+from opper_mcp.tools import traces
 from tests.fake_opper import SEED_TRACE_IDS, TEST_KEY, FakeOpperServer
 from tests.fake_opper import app as fake_app
 from tests.fake_opper.catalogue import CatalogueEntry

@@ -164,7 +164,7 @@ def test_money() -> None:
 
 
 async def test_rows_are_cut_to_the_output_budget(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opper_mcp.tools import result
+    from opper_mcp.runtime import result
 
     monkeypatch.setattr(result, "OUTPUT_BUDGET_CHARS", 6_000)
     start = (today() - timedelta(days=20)).isoformat()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from . import files as reader
 from .denylist import secret_file_kind
 from .diff import run_diff
+from .estimate import estimate_binary_tokens, estimate_tokens
 from .paths import Target, collect, resolve_roots
 from .secrets import Finding, describe, scan
-from .tokens import estimate_binary_tokens, estimate_tokens
 from .types import Attached, ContextError, Gathered, Limits, Part, Skipped
 
 BIGGEST_LISTED = 5
@@ -127,16 +125,3 @@ def _over_total(out: Gathered, total: int, limits: Limits, unread: int = 0) -> s
     )
 
 
-def content_parts(parts: Sequence[Part]) -> list[dict[str, Any]]:
-    """OpenAI chat content parts: text blocks, images as data-URL `image_url`, PDFs as `file` with `file_data`."""
-    out: list[dict[str, Any]] = []
-    for p in parts:
-        if p.kind == "text":
-            out.append({"type": "text", "text": p.text})
-        elif p.kind == "image":
-            url = f"data:{p.mime};base64,{base64.b64encode(p.data).decode('ascii')}"
-            out.append({"type": "image_url", "image_url": {"url": url}})
-        else:
-            data = f"data:{p.mime or 'application/pdf'};base64,{base64.b64encode(p.data).decode('ascii')}"
-            out.append({"type": "file", "file": {"filename": Path(p.path).name or "document.pdf", "file_data": data}})
-    return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 
 class ContextError(ValueError):
@@ -69,3 +72,18 @@ class Gathered:
     @property
     def chars(self) -> int:
         return sum(a.chars for a in self.attached)
+
+
+def content_parts(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    """OpenAI chat content parts: text blocks, images as data-URL `image_url`, PDFs as `file` with `file_data`."""
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if p.kind == "text":
+            out.append({"type": "text", "text": p.text})
+        elif p.kind == "image":
+            url = f"data:{p.mime};base64,{base64.b64encode(p.data).decode('ascii')}"
+            out.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            data = f"data:{p.mime or 'application/pdf'};base64,{base64.b64encode(p.data).decode('ascii')}"
+            out.append({"type": "file", "file": {"filename": Path(p.path).name or "document.pdf", "file_data": data}})
+    return out

@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx2
 from mcp.server.mcpserver import Resolve
@@ -15,21 +15,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from opper_mcp.opper.catalog import close_matches
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
-from opper_mcp.store import Message, StoreUnavailable, UnknownConversation
-from opper_mcp.tools import attach
-from opper_mcp.tools.args import CommaList
-from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
-from opper_mcp.tools.catalog import close_matches
-from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, caller, opper_for, trace_name
-from opper_mcp.tools.threads import save_turns, unavailable
-
-if TYPE_CHECKING:
-    from opper_mcp.context.budget import CostEstimate
+from opper_mcp.runtime import attach
+from opper_mcp.runtime.args import CommaList
+from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
+from opper_mcp.runtime.presend import Ask, Plan, message_tokens, prepare
+from opper_mcp.runtime.progress import Progress
+from opper_mcp.runtime.result import respond
+from opper_mcp.runtime.state import ToolContext, app_state, caller, opper_for, trace_name
+from opper_mcp.store import Message, UnknownConversation
+from opper_mcp.store.threads import save_turns
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
@@ -300,15 +298,19 @@ async def chat(
                 f"unknown conversation_id {conversation_id!r} (expired, deleted, or kept in another store); "
                 "omit it to start a new conversation"
             ) from None
-        except StoreUnavailable as exc:
-            raise unavailable(exc) from exc
-    collected = await attach.collect(ctx, files, diff, roots)
     plain = build_messages(history, system, prompt, messages)
     n_new = len(messages or []) + bool(prompt)
-    request_messages = plain if collected is None else with_context(plain, n_new, collected)
-    est = await preflight(ctx, model, collected, plain, max_tokens, max_cost_usd, dry_run)
-    if dry_run:
-        return respond(dry_run_result(model, collected, est))
+
+    def plan(collected: Collected | None) -> Plan[list[Message]]:
+        # The attached context's own estimate (PDF pages, images) is added to the turns without it.
+        tokens = message_tokens(plain) + (collected.est_tokens if collected is not None else 0)
+        payload = plain if collected is None else with_context(plain, n_new, collected)
+        return Plan(payload, [Ask(model, tokens, max_tokens)])
+
+    prepared = await prepare(ctx, files, diff, roots, plan, max_cost_usd=max_cost_usd, dry_run=dry_run)
+    if prepared.dry_run:
+        return respond(prepared.report(ChatResult(text="", model=model, note="dry run: nothing was sent")))
+    request_messages = prepared.payload
     body = request_body(model, request_messages, json_schema, web_search,
                         temperature=temperature, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     trace_id = str(uuid.uuid4())
@@ -336,7 +338,7 @@ async def chat(
         conversation_id=conversation_id,
         note=note,
     )
-    attach.report(result, collected, est)
+    prepared.report(result)
     return respond(result, shrinker(result))
 
 
@@ -353,31 +355,6 @@ def with_context(messages: list[Message], new: int, collected: Collected) -> lis
         own = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
         return [*messages[:index], {**message, "content": [*collected.parts, *own]}, *messages[index + 1:]]
     raise ToolError("files and diff attach to a user turn: give prompt, or end messages with a user message")
-
-
-async def preflight(
-    ctx: ToolContext, model: str, collected: Collected | None, messages: list[Message], max_tokens: int | None,
-    max_cost_usd: float | None, dry_run: bool,
-) -> CostEstimate | None:
-    """Model fit, window and cost, checked before anything is sent; only when the call asks for it.
-
-    `messages` are the turns without the attached context, whose own estimate (PDF pages, images) is added.
-    """
-    if collected is None and max_cost_usd is None and not dry_run:
-        return None
-    models = await attach.catalogue(ctx)
-    attach.check_media(collected, model, models)
-    info = attach.find_model(models, model)
-    tokens = attach.message_tokens(messages) + (collected.est_tokens if collected is not None else 0)
-    attach.check_budget(collected, model, info, tokens, max_tokens)
-    return attach.cost_guard([attach.model_call(model, tokens, max_tokens, attach.prices(info))], max_cost_usd,
-                             models)
-
-
-def dry_run_result(model: str, collected: Collected | None, est: CostEstimate | None) -> ChatResult:
-    result = ChatResult(text="", model=model, note="dry run: nothing was sent")
-    attach.report(result, collected, est)
-    return result
 
 
 def shrinker(result: ChatResult) -> Callable[[], bool]:

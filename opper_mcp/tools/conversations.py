@@ -13,10 +13,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from opper_mcp.store import StoreUnavailable
-from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, owner_of
-from opper_mcp.tools.threads import unavailable
+from opper_mcp.runtime.result import respond
+from opper_mcp.runtime.state import ToolContext, app_state, owner_of
 
 
 class Conversation(BaseModel):
@@ -40,14 +38,11 @@ async def conversations(
     """Your saved chat conversations, newest first; delete removes one."""
     store = app_state(ctx).conversations
     owner = owner_of(ctx)
-    try:
-        if delete:
-            if not await store.delete(delete, owner):
-                raise ToolError(f"unknown conversation_id {delete!r} (expired or already deleted)")
-            return respond(ConversationsResult(deleted=delete))
-        found = await store.list(owner, limit)
-    except StoreUnavailable as exc:
-        raise unavailable(exc) from exc
+    if delete:
+        if not await store.delete(delete, owner):
+            raise ToolError(f"unknown conversation_id {delete!r} (expired or already deleted)")
+        return respond(ConversationsResult(deleted=delete))
+    found = await store.list(owner, limit)
     return respond(ConversationsResult(conversations=[
         Conversation(conversation_id=c.id, first_prompt=c.first_prompt, model=c.model, turns=c.turns,
                      updated=c.updated.isoformat(timespec="seconds").replace("+00:00", "Z"))

@@ -7,10 +7,9 @@ the list, so the next call can be right.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from opper_mcp.fuzzy import close_matches
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperAPIError, with_service_hints
 from opper_mcp.opper.schemas import (
@@ -29,9 +29,8 @@ from opper_mcp.opper.schemas import (
     list_items,
     list_total,
 )
-from opper_mcp.tools.result import clip, respond
-from opper_mcp.tools.secrets import secret_findings
-from opper_mcp.tools.state import ToolContext, app_state, opper_for
+from opper_mcp.runtime.result import clip, respond
+from opper_mcp.runtime.state import ToolContext, app_state, opper_for
 
 T = TypeVar("T")
 KB_PATH = "/v2/knowledge"
@@ -96,6 +95,13 @@ class AddedView(BaseModel):
     chars: int
 
 
+def secrets_in(text: str, known_secrets: Sequence[str]) -> list[str]:
+    """What the file-context scanner finds in a document, as "AWS Access Key on line 3": never the value."""
+    from opper_mcp.context.secrets import scan  # here, where it is used: add_knowledge is off by default
+
+    return [f"{f.kind} on line {f.line}" for f in scan(text, known_secrets=known_secrets)]
+
+
 def checked(name: str, value: str, limit: int = MAX_NAME_CHARS) -> str:
     """A stripped string argument within its length limit (kept out of the schema to keep tools/list small)."""
     text = value.strip()
@@ -125,13 +131,6 @@ async def list_knowledge_bases(opper: OpperClient, limit: int = LIST_MAX) -> tup
     return found[:limit], total
 
 
-def suggestions(name: str, names: list[str]) -> list[str]:
-    folded = {n.casefold(): n for n in names}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.5)
-    contains = [n for f, n in folded.items() if name.casefold() in f and n not in close]
-    return [folded[c] for c in close] + contains[: max(0, 3 - len(close))]
-
-
 async def resolve(ctx: ToolContext, opper: OpperClient, ref: str) -> tuple[str, str, bool]:
     """(id, display name, from_cache) for a knowledge base given by name or id."""
     if UUID.match(ref):
@@ -149,14 +148,14 @@ async def resolve(ctx: ToolContext, opper: OpperClient, ref: str) -> tuple[str, 
         bases, _ = await list_knowledge_bases(opper)
         same = [b for b in bases if b.name.casefold() == ref.casefold()]
         if len(same) != 1:
-            close = suggestions(ref, [b.name for b in bases])
+            close = close_matches(ref, [b.name for b in bases], 3)
             did_you_mean = f"; did you mean {', '.join(map(repr, close))}?" if close else "."
             raise ToolError(
                 f"no knowledge base named {ref!r}{did_you_mean} "
                 "Call search_knowledge without knowledge_base to list them all."
             )
         kb = same[0]
-    cache.put(cache_key, (kb.id, kb.name or ref))
+    cache[cache_key] = (kb.id, kb.name or ref)
     return kb.id, kb.name or ref, False
 
 
@@ -172,7 +171,7 @@ async def _with_base(
             raise ToolError(
                 f"no knowledge base with id {kb_id!r}. Call search_knowledge without knowledge_base to list them."
             ) from None
-    app_state(ctx).knowledge_ids.discard((opper.key_fingerprint, ref))
+    app_state(ctx).knowledge_ids.pop((opper.key_fingerprint, ref), None)
     kb_id, name, _ = await resolve(ctx, opper, ref)
     return await call(kb_id), kb_id, name
 
@@ -361,7 +360,7 @@ async def add_knowledge(
             "smaller documents (each with its own key), or upload the file at https://platform.opper.ai"
         )
     known = app_state(ctx).settings.secrets()
-    findings = secret_findings(content, known) + secret_findings(json.dumps(metadata or {}), known)
+    findings = secrets_in(content, known) + secrets_in(json.dumps(metadata or {}), known)
     if findings:
         raise ToolError(
             f"refused: the document seems to hold a secret ({'; '.join(findings[:3])}). "

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from opper_mcp.opper.catalog import ModelCatalog, matches
 from opper_mcp.opper.schemas import ModelInfo
-from opper_mcp.tools.args import CommaList
-from opper_mcp.tools.catalog import ModelCatalog, matches
-from opper_mcp.tools.result import render, result_of
-from opper_mcp.tools.state import ToolContext, app_state, opper_for
+from opper_mcp.runtime.args import CommaList
+from opper_mcp.runtime.result import render, result_of
+from opper_mcp.runtime.state import ToolContext, app_state, opper_for
 
 Include = Literal[
     "description", "pricing", "params", "compliance", "aliases", "maker", "benchmarks", "route", "policy"

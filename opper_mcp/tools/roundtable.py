@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,16 +16,14 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
-from opper_mcp.tools import attach
-from opper_mcp.tools.args import CommaList
-from opper_mcp.tools.attach import AttachedItem, Collected, SkippedItem
+from opper_mcp.runtime import attach
+from opper_mcp.runtime.args import CommaList
+from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
+from opper_mcp.runtime.presend import Ask, Plan, Summary, prepare, text_tokens
+from opper_mcp.runtime.progress import Progress
+from opper_mcp.runtime.result import respond
+from opper_mcp.runtime.state import ToolContext, caller, opper_for, trace_name
 from opper_mcp.tools.chat import DIFF_DOC, DRY_RUN_DOC, FILES_DOC, MAX_COST_DOC
-from opper_mcp.tools.progress import Progress
-from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, caller, opper_for, trace_name
-
-if TYPE_CHECKING:
-    from opper_mcp.context.budget import Call, CostEstimate
 
 ROUNDTABLE_PATH = "/v3/roundtable"
 
@@ -182,14 +180,17 @@ async def roundtable(
     if mode == "multiple_choice" and not choices:
         raise ToolError("mode multiple_choice needs choices (at least two options)")
     panel = [PanelModel(name=m) if isinstance(m, str) else m for m in models]
-    collected = await attach.collect(ctx, files, diff, roots)
-    full_input = with_context(input, collected)
-    est = await preflight(ctx, panel, mode, summary_model, instructions, full_input, collected, max_cost_usd,
-                          dry_run)
-    if dry_run:
-        result = RoundtableResult(mode=mode, results=[], note="dry run: nothing was sent")
-        attach.report(result, collected, est)
-        return respond(result)
+
+    def plan(collected: Collected | None) -> Plan[str]:
+        full_input = with_context(input, collected)
+        tokens = text_tokens(instructions, full_input)
+        asks = [Ask(member.name, tokens, member.max_tokens) for member in panel]
+        return Plan(full_input, asks, Summary(summary_model, tokens) if mode == "summary" else None)
+
+    prepared = await prepare(ctx, files, diff, roots, plan, max_cost_usd=max_cost_usd, dry_run=dry_run)
+    if prepared.dry_run:
+        return respond(prepared.report(RoundtableResult(mode=mode, results=[], note="dry run: nothing was sent")))
+    full_input = prepared.payload
     body: dict[str, Any] = {
         "input": full_input,
         "models": [p.model_dump(exclude_none=True) for p in panel],
@@ -234,7 +235,7 @@ async def roundtable(
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
     )
-    attach.report(result, collected, est)
+    prepared.report(result)
     return respond(result, shrinker(result))
 
 
@@ -253,35 +254,6 @@ def with_context(question: str, collected: Collected | None) -> str:
         raise ToolError(f"roundtable takes text only, so the {' and '.join(media)} files cannot go to the panel; "
                         "leave them out, or ask one model that takes them with chat")
     return f"{collected.text}\n\n{question}" if collected.text else question
-
-
-async def preflight(
-    ctx: ToolContext, panel: list[PanelModel], mode: str, summary_model: str, instructions: str, full_input: str,
-    collected: Collected | None, max_cost_usd: float | None, dry_run: bool,
-) -> CostEstimate | None:
-    """Every member's window and the cost of every member plus the summary, before anything is sent.
-
-    Without summary_model Opper picks the summariser: the estimate then prices it as the most
-    expensive member, so it errs high rather than low.
-    """
-    if collected is None and max_cost_usd is None and not dry_run:
-        return None
-    catalogue = await attach.catalogue(ctx)
-    prompt_tokens = attach.text_tokens(instructions, full_input)
-    calls: list[Call] = []
-    for member in panel:
-        info = attach.find_model(catalogue, member.name)
-        attach.check_budget(collected, member.name, info, prompt_tokens, member.max_tokens)
-        calls.append(attach.model_call(member.name, prompt_tokens, member.max_tokens, attach.prices(info)))
-    if mode == "summary":
-        answers = sum(c.output_tokens for c in calls)
-        if summary_model:
-            name, price = summary_model, attach.prices(attach.find_model(catalogue, summary_model))
-        else:
-            priciest = max(calls, key=attach.cost_of)
-            name, price = f"summary ({priciest.model} rate)", priciest.prices
-        calls.append(attach.model_call(name, prompt_tokens + answers, None, price))
-    return attach.cost_guard(calls, max_cost_usd, catalogue)
 
 
 def _shorter(text: str) -> str:

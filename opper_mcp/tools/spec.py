@@ -10,17 +10,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
+from opper_mcp.openapi.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
+from opper_mcp.openapi.results import GrepResult, ReadResult
+from opper_mcp.openapi.store import SpecFetcher, SpecResponse, SpecSnapshot
 from opper_mcp.opper.client import OpperClient
-from opper_mcp.spec.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
-from opper_mcp.spec.results import GrepResult, ReadResult
-from opper_mcp.spec.store import SpecFetcher, SpecResponse, SpecSnapshot
-from opper_mcp.tools.result import render, respond, result_of
-from opper_mcp.tools.state import ToolContext, app_state
+from opper_mcp.runtime.result import render, respond, result_of
+from opper_mcp.runtime.state import ToolContext, app_state
 
 SPEC_PATH = "/v3/openapi.yaml"
 INLINE_GREP_S = 0.02  # a usual search takes well under 2 ms on the event loop
 GREP_TIMEOUT_S = 1.0
-RENDERED_SIZE = 128  # grep_spec results kept serialised per spec version
 
 
 def spec_fetcher(opper: OpperClient) -> SpecFetcher:
@@ -56,15 +55,14 @@ async def grep_spec(
     max_matches: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> Annotated[CallToolResult, GrepSpecResult]:
     """Regex search of Opper's live OpenAPI spec; then read_spec."""
-    from opper_mcp.spec.grep import grep
+    from opper_mcp.openapi.grep import grep
 
     snap = await _snapshot(ctx)
     # Agents repeat searches: the same search on the same spec text is answered as serialised the first time.
     key = (pattern, ignore_case, context, max_matches, snap.source, snap.stale_reason)
     rendered = snap.index.rendered
-    if key in rendered:
-        rendered.move_to_end(key)
-        return result_of(*rendered[key])
+    if (hit := rendered.get(key)) is not None:
+        return result_of(*hit)
     run = functools.partial(grep, snap.index, pattern, ignore_case=ignore_case, context=context,
                             max_matches=max_matches)
     try:
@@ -88,8 +86,6 @@ async def grep_spec(
         return True
 
     rendered[key] = pair = render(result, shrink)
-    if len(rendered) > RENDERED_SIZE:
-        rendered.popitem(last=False)
     return result_of(*pair)
 
 
@@ -105,7 +101,7 @@ async def read_spec(
     ],
 ) -> Annotated[CallToolResult, ReadSpecResult]:
     """One operation or schema of Opper's live OpenAPI spec."""
-    from opper_mcp.spec.read import read
+    from opper_mcp.openapi.read import read
 
     snap = await _snapshot(ctx)
     try:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
 from opper_mcp.opper.schemas import Span, Trace, list_total, unwrap_data
-from opper_mcp.tools.result import clip, respond
-from opper_mcp.tools.state import ToolContext, opper_for
+from opper_mcp.runtime.result import clip, respond
+from opper_mcp.runtime.state import ToolContext, opper_for
 
 TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # A trace is written a moment after its call returns: retry a 404 for about 3 s in all.

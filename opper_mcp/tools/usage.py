@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.errors import OpperAPIError, with_service_hints
 from opper_mcp.opper.schemas import UsageRow, list_items
-from opper_mcp.tools.args import CommaList
-from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, opper_for
+from opper_mcp.runtime.args import CommaList
+from opper_mcp.runtime.result import respond
+from opper_mcp.runtime.state import ToolContext, opper_for
 
 USAGE_PATH = "/v2/analytics/usage"
 DEFAULT_DAYS = 7

@@ -9,8 +9,8 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from opper_mcp.opper.schemas import WebFetchResponse, WebSearchResponse
-from opper_mcp.tools.result import respond
-from opper_mcp.tools.state import ToolContext, app_state, opper_for
+from opper_mcp.runtime.result import respond
+from opper_mcp.runtime.state import ToolContext, app_state, opper_for
 
 SEARCH_PATH = "/v3/tools/web/search"
 FETCH_PATH = "/v3/tools/web/fetch"
@@ -70,7 +70,7 @@ async def web_fetch(
         response = await opper.request("POST", FETCH_PATH, json_body={"url": url})
         fetched = WebFetchResponse.model_validate(response.data or {})
         page = (fetched.url or url, fetched.title, fetched.content)
-        state.web_pages.put(key, page)
+        state.web_pages[key] = page
     final_url, title, content = page
     if start_index and start_index >= len(content):
         raise ToolError(f"start_index {start_index} is past the end: the page has {len(content)} characters")

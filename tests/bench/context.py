@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from opper_mcp.context import Limits, gather
+from opper_mcp.context.assemble import gather
 from opper_mcp.context.secrets import _detectors, scan
+from opper_mcp.context.types import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDE = Limits(max_files=100_000, max_total_bytes=1_000_000_000, max_file_bytes=10_000_000)

@@ -26,7 +26,7 @@ import psutil  # type: ignore[import-untyped]
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from opper_mcp import tokens
+from opper_mcp.auth import named_tokens
 from tests.bench.__main__ import tools_call
 from tests.cluster import Nginx, Replica, cluster
 from tests.fake_opper import FakeOpperServer
@@ -133,7 +133,7 @@ async def main(seconds: float, store: str | None) -> None:
             except FileNotFoundError:
                 store = f"sqlite://{work / 'conversations.sqlite3'}"
         path = work / "tokens"
-        token = tokens.add(path, "bench")
+        token = named_tokens.add(path, "bench")
         env = server_env(fake.url, work / "cache")
         base = ["--auth", "token", "--tokens-file", str(path), "--store", store]
         cpus = os.cpu_count()

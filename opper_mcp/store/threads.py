@@ -1,14 +1,8 @@
-"""Saving chat turns to the conversation store, and what a tool says when the store is down."""
+"""Saving chat turns to the conversation store: a store outage never costs the caller an answer it paid for."""
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.exceptions import ToolError
-
-from opper_mcp.store import ConversationStore, Message, StoreUnavailable, UnknownConversation
-
-
-def unavailable(exc: StoreUnavailable) -> ToolError:
-    return ToolError(f"conversation store unavailable: {str(exc).rstrip('. ')}, retry")
+from opper_mcp.store.base import ConversationStore, Message, StoreUnavailable, UnknownConversation
 
 
 def first_prompt(turns: list[Message]) -> str:

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from opper_mcp import tokens
+from opper_mcp.auth import named_tokens
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.settings import Settings
 from tests.fake_opper import TEST_KEY
@@ -20,37 +20,37 @@ from tests.transport_support import clean_environ, run_server_once
 
 def test_add_stores_only_the_hash_and_who_finds_the_name(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
-    alice = tokens.add(path, "alice")
-    bob = tokens.add(path, "bob.smith")
+    alice = named_tokens.add(path, "alice")
+    bob = named_tokens.add(path, "bob.smith")
     text = path.read_text()
     assert alice not in text and bob not in text
-    assert text.splitlines()[0] == f"alice:sha256:{tokens.digest(alice).hex()}"
+    assert text.splitlines()[0] == f"alice:sha256:{named_tokens.digest(alice).hex()}"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    view = tokens.TokensFile(path)
+    view = named_tokens.TokensFile(path)
     assert view.who(alice) == "alice" and view.who(bob) == "bob.smith"
     assert view.who(alice + "x") is None and view.who("") is None
-    assert alice.startswith(tokens.TOKEN_PREFIX) and len(alice) > 40 and alice != bob
+    assert alice.startswith(named_tokens.TOKEN_PREFIX) and len(alice) > 40 and alice != bob
 
 
 def test_reload_sees_additions_and_revocations_without_restart(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
-    alice = tokens.add(path, "alice")
-    view = tokens.TokensFile(path)
+    alice = named_tokens.add(path, "alice")
+    view = named_tokens.TokensFile(path)
     assert view.who(alice) == "alice"
-    bob = tokens.add(path, "bob")
+    bob = named_tokens.add(path, "bob")
     assert view.who(bob) == "bob"
-    tokens.remove(path, "alice")
+    named_tokens.remove(path, "alice")
     assert view.who(alice) is None and view.who(bob) == "bob"
     # an in-place edit by hand (same inode) is seen too
     with path.open("a") as out:
-        out.write(tokens.format_entry("carol", "carols-token-0123456789"))
+        out.write(named_tokens.format_entry("carol", "carols-token-0123456789"))
     assert view.who("carols-token-0123456789") == "carol"
 
 
 def test_missing_file_refuses_everyone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "tokens"
-    alice = tokens.add(path, "alice")
-    view = tokens.TokensFile(path)
+    alice = named_tokens.add(path, "alice")
+    view = named_tokens.TokensFile(path)
     assert view.who(alice) == "alice"
     path.unlink()
     with caplog.at_level(logging.ERROR):
@@ -64,27 +64,27 @@ def test_malformed_lines_are_skipped_with_a_warning(tmp_path: Path, caplog: pyte
     good = "a-good-token-with-enough-entropy"
     path.write_text(
         "# team tokens\n\n"
-        f"bad name:sha256:{tokens.digest('x').hex()}\n"
-        f"md5user:md5:{tokens.digest('y').hex()}\n"
+        f"bad name:sha256:{named_tokens.digest('x').hex()}\n"
+        f"md5user:md5:{named_tokens.digest('y').hex()}\n"
         "short:sha256:abcd\n"
-        f"ok:sha256:{tokens.digest(good).hex()}\n"
+        f"ok:sha256:{named_tokens.digest(good).hex()}\n"
     )
     with caplog.at_level(logging.WARNING):
-        assert tokens.TokensFile(path).names() == ["ok"]
+        assert named_tokens.TokensFile(path).names() == ["ok"]
     assert [r.getMessage().split(" line ")[1][:1] for r in caplog.records] == ["3", "4", "5"]
 
 
 def test_add_refuses_duplicates_and_bad_names_remove_refuses_unknown(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
-    tokens.add(path, "alice")
-    with pytest.raises(tokens.TokensFileError, match="already has a token"):
-        tokens.add(path, "alice")
-    with pytest.raises(tokens.TokensFileError, match="invalid name"):
-        tokens.add(path, "al ice")
-    with pytest.raises(tokens.TokensFileError, match="invalid name"):
-        tokens.add(path, "x:y")
-    with pytest.raises(tokens.TokensFileError, match="no token named"):
-        tokens.remove(path, "bob")
+    named_tokens.add(path, "alice")
+    with pytest.raises(named_tokens.TokensFileError, match="already has a token"):
+        named_tokens.add(path, "alice")
+    with pytest.raises(named_tokens.TokensFileError, match="invalid name"):
+        named_tokens.add(path, "al ice")
+    with pytest.raises(named_tokens.TokensFileError, match="invalid name"):
+        named_tokens.add(path, "x:y")
+    with pytest.raises(named_tokens.TokensFileError, match="no token named"):
+        named_tokens.remove(path, "bob")
 
 
 def test_token_command_prints_the_token_once_and_edits_the_file(tmp_path: Path) -> None:
@@ -93,13 +93,13 @@ def test_token_command_prints_the_token_once_and_edits_the_file(tmp_path: Path) 
     added = run_server_once(env, "token", "add", "alice", "--tokens-file", str(path))
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
-    assert token.startswith(tokens.TOKEN_PREFIX) and "shown only once" in added.stderr
-    assert tokens.TokensFile(path).who(token) == "alice"
+    assert token.startswith(named_tokens.TOKEN_PREFIX) and "shown only once" in added.stderr
+    assert named_tokens.TokensFile(path).who(token) == "alice"
     again = run_server_once(env, "token", "add", "alice", "--tokens-file", str(path))
     assert again.returncode == 2 and "already has a token" in again.stderr and again.stdout == ""
     removed = run_server_once({**env, "OPPER_MCP_TOKENS_FILE": str(path)}, "token", "remove", "alice")
     assert removed.returncode == 0, removed.stderr
-    assert tokens.TokensFile(path).who(token) is None
+    assert named_tokens.TokensFile(path).who(token) is None
     nowhere = run_server_once(env, "token", "add", "bob")
     assert nowhere.returncode == 2 and "--tokens-file" in nowhere.stderr
 
@@ -109,7 +109,7 @@ def test_settings_check_tokens_file(tmp_path: Path) -> None:
     base = {"transport": "http", "auth_mode": "token", "tokens_file": path}
     with pytest.raises(ValueError, match="does not exist"):
         Settings.model_validate(base).check_http()
-    tokens.add(path, "alice")
+    named_tokens.add(path, "alice")
     Settings.model_validate(base).check_http()  # no shared token needed
     with pytest.raises(ValueError, match="needs --auth token"):
         Settings.model_validate({**base, "auth_mode": "passthrough"}).check_http()

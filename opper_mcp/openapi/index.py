@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import yaml
+from cachetools import LRUCache
 
-from opper_mcp.spec.errors import SpecParseError
+from opper_mcp.openapi.errors import SpecParseError
 
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
 try:
@@ -22,6 +22,7 @@ try:
 except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 
+RENDERED_SIZE = 128  # tool results kept serialised per spec version
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 LocationKind = Literal["operation", "schema", "component", "other"]
@@ -77,17 +78,16 @@ def _key_of(stripped: str) -> str | None:
 class SpecIndex:
     """Immutable view of one spec text: lines, parsed document, locations, operations."""
 
-    __slots__ = ("_locations", "doc", "grep_memo", "line_starts", "lines", "operations", "rendered", "schema_names",
+    __slots__ = ("_locations", "doc", "line_starts", "lines", "operations", "rendered", "schema_names",
                  "text")
 
     def __init__(self, text: str, doc: dict[str, Any], lines: list[str]) -> None:
         self.text = text
         self.doc = doc
         self.lines = lines
-        # grep results for this text (it never changes), filled by `grep.grep`; goes with the index.
-        self.grep_memo: OrderedDict[tuple[object, ...], Any] = OrderedDict()
-        # tool results rendered from this text (serialised once, answered again as they are); filled by the tools.
-        self.rendered: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+        # Tool results rendered from this text (serialised once, answered again as they are: agents repeat
+        # searches); filled by the tools, dropped with the index when the spec changes.
+        self.rendered: LRUCache[tuple[object, ...], Any] = LRUCache(maxsize=RENDERED_SIZE)
         self.line_starts: list[int] = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:-1]
         self.operations: list[Operation] = _operations(doc)
         schemas = _mapping(_mapping(doc.get("components")).get("schemas"))

@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cachetools import TTLCache
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import SecretStr
 
+from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.settings import Settings
 from opper_mcp.store import ConversationStore
-from opper_mcp.tools.catalog import ModelCatalog
-from opper_mcp.tools.pages import PageCache, TTLCache
 
 if TYPE_CHECKING:
-    from opper_mcp.spec.store import SpecStore
+    from opper_mcp.openapi.store import SpecStore
 
 
 @dataclass
@@ -26,11 +26,12 @@ class AppState:
     catalog: ModelCatalog
     spec: SpecStore
     conversations: ConversationStore
-    web_pages: PageCache = field(default_factory=lambda: PageCache())
+    # (key fingerprint, url) -> (url, title, markdown): paging through a page costs one fetch
+    web_pages: TTLCache[tuple[str, str], tuple[str, str, str]] = field(
+        default_factory=lambda: TTLCache(maxsize=32, ttl=300.0))
     # (key fingerprint, name as asked) -> (id, name): one by-name lookup per base per 10 minutes
-    knowledge_ids: TTLCache[tuple[str, str]] = field(
-        default_factory=lambda: TTLCache[tuple[str, str]](max_items=256, ttl_s=600.0)
-    )
+    knowledge_ids: TTLCache[tuple[str, str], tuple[str, str]] = field(
+        default_factory=lambda: TTLCache(maxsize=256, ttl=600.0))
 
 
 
@@ -68,7 +69,7 @@ def caller(ctx: ToolContext) -> Caller:
     """
     settings = app_state(ctx).settings
     if settings.tokens_file is not None:
-        from opper_mcp.tokens import tokens_file
+        from opper_mcp.auth.named_tokens import tokens_file
 
         token = _bearer(ctx)
         name = tokens_file(settings.tokens_file).who(token) if token else None

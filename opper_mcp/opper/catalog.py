@@ -6,14 +6,14 @@ suggestions for unknown model ids and repeated calls cost no extra requests.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import anyio
+from cachetools import LRUCache, TTLCache
 
+from opper_mcp import fuzzy
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import MissingKeyError
 from opper_mcp.opper.schemas import ModelInfo, ModelsPage
@@ -22,25 +22,19 @@ PAGE_SIZE = 500
 MAX_PAGES = 50  # 25,000 models: a bound, not an expectation
 UPSTREAM_INCLUDES = ("maker", "benchmarks", "route", "policy")
 KEYED_INCLUDES = frozenset({"route", "policy"})
+MAX_CATALOGS = 16  # include sets (and keys, for keyed ones) kept at once
 MAX_DERIVED = 64  # derived views kept (rows per include set, serialised pages), least recently used dropped
 
 T = TypeVar("T")
-
-
-@dataclass
-class _Entry:
-    models: list[ModelInfo]
-    fetched_at: float
 
 
 class ModelCatalog:
     """TTL cache of the full catalogue, one entry per (upstream include set, key if it matters)."""
 
     def __init__(self, ttl_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self._clock = clock
-        self._entries: dict[tuple[tuple[str, ...], str], _Entry] = {}
-        self._derived: dict[Hashable, tuple[list[ModelInfo], object]] = {}
+        self._entries: TTLCache[tuple[tuple[str, ...], str], list[ModelInfo]] = TTLCache(
+            maxsize=MAX_CATALOGS, ttl=ttl_s, timer=clock)
+        self._derived: LRUCache[Hashable, tuple[list[ModelInfo], object]] = LRUCache(maxsize=MAX_DERIVED)
         self._lock = anyio.Lock()
 
     async def models(self, opper: OpperClient, include: Iterable[str] = ()) -> list[ModelInfo]:
@@ -52,15 +46,14 @@ class ModelCatalog:
                 hint="set OPPER_API_KEY, or drop route/policy (maker and benchmarks are public)",
             )
         cache_key = (upstream, opper.key_fingerprint if keyed else "")
-        entry = self._entries.get(cache_key)
-        if entry is not None and self._clock() - entry.fetched_at <= self.ttl_s:
-            return entry.models  # warm: no lock, so no trip through the event loop
+        models = self._entries.get(cache_key)
+        if models is not None:
+            return models  # warm: no lock, so no trip through the event loop
         async with self._lock:
-            entry = self._entries.get(cache_key)
-            if entry is None or self._clock() - entry.fetched_at > self.ttl_s:
-                entry = _Entry(await _fetch_all(opper, upstream), self._clock())
-                self._entries[cache_key] = entry
-            return entry.models
+            models = self._entries.get(cache_key)
+            if models is None:
+                models = self._entries[cache_key] = await _fetch_all(opper, upstream)
+            return models
 
     def clear(self) -> None:
         self._entries.clear()
@@ -71,13 +64,10 @@ class ModelCatalog:
 
         A refreshed (or another key's) catalogue is a different list, so nothing stale is served.
         """
-        hit = self._derived.pop(key, None)
+        hit = self._derived.get(key)
         if hit is not None and hit[0] is models:
-            self._derived[key] = hit  # now the most recently used
             return cast(T, hit[1])
         value = build(models)
-        if len(self._derived) >= MAX_DERIVED:
-            self._derived.pop(next(iter(self._derived)))
         self._derived[key] = (models, value)
         return value
 
@@ -133,10 +123,5 @@ def known_ids(models: Iterable[ModelInfo]) -> set[str]:
 
 
 def close_matches(name: str, models: Iterable[ModelInfo], n: int = 5) -> list[str]:
-    """Suggestions for a model id that Opper did not recognise."""
-    ids = sorted(known_ids(models))
-    found = difflib.get_close_matches(name, ids, n=n, cutoff=0.5)
-    if len(found) < n:
-        tail = name.rsplit("/", 1)[-1].lower()
-        found += [i for i in ids if tail and tail in i.lower() and i not in found][: n - len(found)]
-    return found[:n]
+    """Suggestions for a model id that Opper did not recognise (also those sharing its last part)."""
+    return fuzzy.close_matches(name, known_ids(models), n, part=name.rsplit("/", 1)[-1])

@@ -6,7 +6,6 @@ the work is bounded by the output budget even if the document is huge or alias-h
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -14,11 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from opper_mcp.spec.errors import SpecError, SpecTargetError
-from opper_mcp.spec.index import HTTP_METHODS, Operation, SpecIndex
-from opper_mcp.spec.results import ReadResult
+from opper_mcp.fuzzy import close_matches
+from opper_mcp.openapi.errors import SpecError, SpecTargetError
+from opper_mcp.openapi.index import HTTP_METHODS, Operation, SpecIndex
+from opper_mcp.openapi.results import ReadResult
 
-__all__ = ["ReadResult", "SpecTargetError", "close_matches", "read"]
+__all__ = ["ReadResult", "SpecTargetError", "read"]
 
 DESC_CHARS = 120
 OP_DESC_CHARS = 300
@@ -137,24 +137,13 @@ def _unknown(index: SpecIndex, target: str) -> SpecTargetError:
     candidates = [op.operation_id for op in index.operations if op.operation_id]
     candidates += [f"{op.method} {op.path}" for op in index.operations]
     candidates += index.schema_names
-    close = close_matches(target, candidates)
+    close = close_matches(target, candidates, cutoff=0.6)
     if close:
         return SpecTargetError(f"no operation or schema named '{target}'. Close matches: {', '.join(close)}")
     return SpecTargetError(
         f"no operation or schema named '{target}'. Use an operationId, 'METHOD /path' or a schema "
         "name; grep_spec finds names"
     )
-
-
-def close_matches(target: str, candidates: list[str], n: int = 5) -> list[str]:
-    """Up to `n` candidates resembling `target`: difflib ratio first, then substring hits."""
-    by_lower: dict[str, str] = {}
-    for c in candidates:
-        by_lower.setdefault(c.lower(), c)
-    lower = target.lower()
-    picked = difflib.get_close_matches(lower, list(by_lower), n=n, cutoff=0.6)
-    picked += [c for c in by_lower if lower in c and c not in picked]
-    return [by_lower[c] for c in picked[:n]]
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Turn every failure into a `ToolError` the model can act on.
+"""The error guard: every failure becomes a `ToolError` the model can act on.
 
 mcp 2.3 hides the text of any other exception ("Error executing tool x"), so each tool is
 wrapped with `guarded`: Opper errors keep their message and hint, bugs are logged with a
@@ -18,7 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from opper_mcp.opper.errors import OpperError
-from opper_mcp.tools.state import caller
+from opper_mcp.runtime.state import caller
+from opper_mcp.store.base import StoreUnavailable
 
 log = logging.getLogger("opper_mcp.tools")
 
@@ -66,6 +67,8 @@ async def _call(fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs
         raise
     except OpperError as exc:
         raise ToolError(str(exc)) from exc
+    except StoreUnavailable as exc:
+        raise ToolError(f"conversation store unavailable: {str(exc).rstrip('. ')}, retry") from exc
     except ValidationError as exc:
         log.warning("%s: unexpected response shape: %s", fn.__name__, exc)
         raise ToolError(

@@ -7,13 +7,11 @@ a hung server into a clear error.
 
 from __future__ import annotations
 
-import threading
-
 import regex
 
-from opper_mcp.spec.errors import SpecPatternError, SpecPatternTimeout
-from opper_mcp.spec.index import SpecIndex
-from opper_mcp.spec.results import GrepMatch, GrepResult
+from opper_mcp.openapi.errors import SpecPatternError, SpecPatternTimeout
+from opper_mcp.openapi.index import SpecIndex
+from opper_mcp.openapi.results import GrepMatch, GrepResult
 
 __all__ = ["GrepMatch", "GrepResult", "SpecPatternError", "grep"]
 
@@ -21,8 +19,6 @@ MAX_PATTERN_CHARS = 500
 MAX_CONTEXT = 10
 MAX_MATCHES = 100
 LINE_CAP = 300
-MEMO_SIZE = 128  # remembered results per spec version
-_memo_lock = threading.Lock()
 # regex.compile writes counted repeats out: `a{100000000}`, `((a{1000}){1000}){1000}` or 160 groups
 # repeated {10000} times take gigabytes and seconds to minutes before the match timeout even starts.
 # Bound the size of the pattern with its repeats written out instead.
@@ -42,12 +38,10 @@ def grep(
 ) -> GrepResult:
     """Lines of the spec matching `pattern`; a match spanning lines counts for its first line.
 
-    Results are remembered per index (the spec text is immutable), see `_remembered`. Thread-safe,
-    and the regex releases the GIL while it scans, so a slow pattern can run in a worker thread.
+    Pure and thread-safe; the regex releases the GIL while it scans, so a slow pattern can run in a
+    worker thread. The `grep_spec` tool remembers its rendered results per index.
     """
-    hit = _remembered(index, pattern, ignore_case=ignore_case, context=context, max_matches=max_matches)
-    if hit is not None:
-        return hit
+    _validate(pattern, context, max_matches)
     compiled = _compile(pattern, ignore_case)
     lines = _matching_lines(index, compiled, timeout_s)
     found = GrepResult(
@@ -57,28 +51,7 @@ def grep(
         matches=[_match(index, n, context) for n in lines[:max_matches]],
         next_hint=_hint(len(lines), max_matches, ignore_case),
     )
-    with _memo_lock:
-        index.grep_memo[(pattern, ignore_case, context, max_matches)] = found
-        if len(index.grep_memo) > MEMO_SIZE:
-            index.grep_memo.popitem(last=False)
-    return found.model_copy()
-
-
-def _remembered(
-    index: SpecIndex, pattern: str, *, ignore_case: bool = True, context: int = 2, max_matches: int = 20
-) -> GrepResult | None:
-    """The result of an earlier identical `grep` on this index, or None (after validating the arguments).
-
-    Agents repeat searches; a hit costs a dictionary lookup instead of a scan of the whole spec.
-    Callers get a shallow copy: replace its fields, never mutate them in place.
-    """
-    _validate(pattern, context, max_matches)
-    key = (pattern, ignore_case, context, max_matches)
-    with _memo_lock:
-        found: GrepResult | None = index.grep_memo.get(key)
-        if found is not None:
-            index.grep_memo.move_to_end(key)
-    return found.model_copy() if found is not None else None
+    return found
 
 
 def _validate(pattern: str, context: int, max_matches: int) -> None:

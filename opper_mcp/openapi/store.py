@@ -21,11 +21,11 @@ import anyio
 import anyio.to_thread
 
 from opper_mcp.atomic import write_atomically
+from opper_mcp.openapi.errors import SpecParseError
 from opper_mcp.opper.errors import OpperError
-from opper_mcp.spec.errors import SpecParseError
 
 if TYPE_CHECKING:
-    from opper_mcp.spec.index import SpecIndex
+    from opper_mcp.openapi.index import SpecIndex
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class SpecStore:
         if response.status != 200 or response.text is None:
             raise OpperError(f"unexpected answer fetching the OpenAPI spec (HTTP {response.status})")
         text, etag, fetched_at = response.text, response.etag, self._now()
-        from opper_mcp.spec.index import SpecIndex
+        from opper_mcp.openapi.index import SpecIndex
 
         index = await anyio.to_thread.run_sync(SpecIndex.build, text)  # ~30 ms on the full spec
         await anyio.to_thread.run_sync(self._write_disk, text, etag, fetched_at)
@@ -169,7 +169,7 @@ class SpecStore:
         try:
             raw = spec_path.read_bytes()
             text = raw.decode("utf-8")
-            from opper_mcp.spec.index import SpecIndex
+            from opper_mcp.openapi.index import SpecIndex
 
             index = SpecIndex.build(text)
             mtime = datetime.fromtimestamp(spec_path.stat().st_mtime, UTC)
