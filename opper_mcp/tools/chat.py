@@ -27,6 +27,7 @@ from opper_mcp.tools.progress import Progress
 from opper_mcp.tools.result import respond
 from opper_mcp.tools.state import ToolContext, app_state, caller, opper_for, trace_name
 from opper_mcp.tools.threads import save_turns, unavailable
+from opper_mcp.tools.traces import remember_trace
 
 if TYPE_CHECKING:
     from opper_mcp.context.budget import CostEstimate
@@ -336,6 +337,7 @@ async def chat(
         conversation_id=conversation_id,
         note=note,
     )
+    remember_trace(ctx, opper, trace_id, result.trace_id)
     attach.report(result, collected, est)
     return respond(result, shrinker(result))
 

@@ -31,6 +31,9 @@ class AppState:
     knowledge_ids: TTLCache[tuple[str, str]] = field(
         default_factory=lambda: TTLCache[tuple[str, str]](max_items=256, ttl_s=600.0)
     )
+    # (key fingerprint, trace id) -> when chat/roundtable got it back (monotonic): get_trace waits for these
+    # to be written; traces.JUST_PRODUCED_S says for how long. Bounded in number and age.
+    recent_traces: TTLCache[float] = field(default_factory=lambda: TTLCache[float](max_items=512, ttl_s=600.0))
 
 
 
