@@ -30,7 +30,7 @@ NOT_FOUND_RETRY_DELAYS_S = (0.5, 1.0, 1.5)
 JUST_PRODUCED_S = 300.0  # how long after chat/roundtable returned an id a 404 may still mean "not written yet"
 UNKNOWN_HINT = (
     "no trace with this id for this API key: check the id (chat and roundtable return it as trace_id), "
-    "or find it with list_traces"
+    "or find it with list_traces (a call made elsewhere seconds ago may not be written yet)"
 )
 PENDING_HINT = (
     "this trace was produced moments ago and Opper has not written it yet (it can take a few seconds): "
