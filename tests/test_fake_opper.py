@@ -404,6 +404,25 @@ async def test_trace_indexing_delay(fake_opper: FakeOpperServer) -> None:
         assert (await client.get(f"/v3/traces/{SEED_TRACE_IDS[0]}")).status_code == 200
 
 
+async def test_request_count_and_knowledge_list_counts(fake_opper: FakeOpperServer) -> None:
+    """request_count says what a tool call cost; the v2 list leaves document counts out unless told."""
+    v2 = fake_opper.state.v2  # type: ignore[attr-defined]
+    assert fake_opper.state.request_count() == 0
+    async with client_for(fake_opper) as client:
+        rows = (await client.get("/v2/knowledge", params={"limit": 100})).json()["data"]
+        assert rows and all("count" not in r for r in rows)
+        one = (await client.get(f"/v2/knowledge/{rows[0]['id']}")).json()
+        assert one["count"] == 5
+        v2.list_counts = True
+        rows = (await client.get("/v2/knowledge", params={"limit": 100})).json()["data"]
+        assert [r["count"] for r in rows] == [5, 2, 1]
+        await client.get(f"/v3/traces/{SEED_TRACE_IDS[0]}")
+    assert fake_opper.state.request_count() == 4
+    assert fake_opper.state.request_count("/v2/knowledge", "GET") == 3
+    assert fake_opper.state.request_count("/v2/knowledge", "POST") == 0
+    assert fake_opper.state.request_count("/v3/traces/") == 1
+
+
 async def test_traces_list_and_seeds(fake_opper: FakeOpperServer) -> None:
     async with client_for(fake_opper) as client:
         body = (await client.get("/v3/traces")).json()

@@ -74,8 +74,10 @@ FAULTS: dict[str, Fault] = {
     ),
     "404": Fault(
         lambda f, p: f.state.fail(p, 404, times=None),
-        lambda t: ["HTTP 404", "not found"] + (["few seconds", "list_traces"] if t.name == "get_trace" else []),
-        lambda t: 1 + len(traces.NOT_FOUND_RETRY_DELAYS_S) if t.name == "get_trace" else 1,
+        # a seeded trace, not one this server produced: no waiting for it to be written
+        lambda t: ["HTTP 404", "not found"]
+        + (["no trace with this id", "list_traces"] if t.name == "get_trace" else []),
+        once,
     ),
     "429": Fault(
         lambda f, p: f.state.fail(p, 429, times=None, retry_after=0, shape="errors"),

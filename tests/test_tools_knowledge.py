@@ -48,27 +48,53 @@ async def writer(fake_opper: FakeOpperServer, tmp_path: Path, mode: str) -> Any:
 # =========================================================================== listing
 
 
-async def test_without_knowledge_base_lists_them_with_counts(client: Client, fake_opper: FakeOpperServer) -> None:
+async def test_without_knowledge_base_lists_them_in_one_request(client: Client, fake_opper: FakeOpperServer) -> None:
+    before = fake_opper.state.request_count()
     data = await ok(client, "search_knowledge")
+    assert fake_opper.state.request_count() - before == 1  # the list itself: no GET per base for its count
+    assert fake_opper.state.request_count("/v2/knowledge", "GET") == 1
     rows = {r["name"]: r for r in data["knowledge_bases"]}
     assert set(rows) == {"product-docs", "support-faq", "engineering-handbook"}
     assert data["total"] == 3
-    assert rows["product-docs"]["documents"] == 5  # from the per-base GET: the list leaves counts out
+    assert all("documents" not in r for r in rows.values())  # the list leaves counts out: absent, not guessed
     assert rows["support-faq"]["created"] == "2026-09-08T08:00:00Z"
     assert rows["product-docs"]["id"] == v2(fake_opper).by_name("product-docs").id  # type: ignore[union-attr]
-    assert "search_knowledge(knowledge_base=" in data["hint"]
+    assert "search_knowledge(knowledge_base=" in data["hint"] and "document count" in data["hint"]
 
 
-async def test_listing_follows_pages(client: Client, fake_opper: FakeOpperServer) -> None:
+async def test_listing_shows_counts_the_list_carries(client: Client, fake_opper: FakeOpperServer) -> None:
+    v2(fake_opper).list_counts = True
+    data = await ok(client, "search_knowledge")
+    assert {r["name"]: r["documents"] for r in data["knowledge_bases"]} == {
+        "product-docs": 5, "support-faq": 2, "engineering-handbook": 1}
+    assert fake_opper.state.request_count() == 1
+    assert "document count" not in data["hint"]
+
+
+async def test_listing_follows_pages_one_request_each(client: Client, fake_opper: FakeOpperServer) -> None:
     for i in range(230):
         v2(fake_opper).add_base(f"team-index-{i:03d}")
     data = await ok(client, "search_knowledge")
     assert data["total"] == 233 and len(data["knowledge_bases"]) == 233
     pages = fake_opper.state.requests_to("/v2/knowledge", "GET")
-    offsets = [r.query.get("offset") for r in pages if r.path == "/v2/knowledge"]
-    assert offsets == ["0", "100", "200"]
-    # counts are fetched for a bounded number of bases only, the rest are listed without
-    assert sum(1 for r in data["knowledge_bases"] if "documents" in r) == knowledge.DETAIL_FETCHES
+    assert [r.query.get("offset") for r in pages] == ["0", "100", "200"]
+    assert fake_opper.state.request_count() == 3  # one per page of 100, nothing per base (was 3 + 25)
+
+
+async def test_one_base_without_query_shows_its_document_count(client: Client, fake_opper: FakeOpperServer) -> None:
+    kb_id = v2(fake_opper).by_name("product-docs").id  # type: ignore[union-attr]
+    data = await ok(client, "search_knowledge", knowledge_base="product-docs")
+    assert data["knowledge_base"] == "product-docs" and data["id"] == kb_id
+    assert data["knowledge_bases"] == [
+        {"name": "product-docs", "id": kb_id, "documents": 5, "created": "2026-09-01T08:00:00Z"}]
+    assert "query=" in data["hint"] and "key=" in data["hint"]
+    assert fake_opper.state.request_count() == 2  # the name lookup, then the base
+    before = fake_opper.state.request_count()
+    again = await ok(client, "search_knowledge", knowledge_base="product-docs", query="  ")
+    assert again["knowledge_bases"][0]["documents"] == 5
+    assert fake_opper.state.request_count() - before == 1  # the name is cached: just the base
+    by_id = await ok(client, "search_knowledge", knowledge_base=kb_id)
+    assert by_id["knowledge_bases"][0]["documents"] == 5 and by_id["knowledge_base"] == "product-docs"
 
 
 async def test_empty_listing_says_how_to_create_one(client: Client, fake_opper: FakeOpperServer) -> None:
@@ -183,13 +209,10 @@ async def test_unknown_id(client: Client) -> None:
     assert "no knowledge base with id" in text and "list them" in text
 
 
-@pytest.mark.parametrize("query", ["", "   ", None])
-async def test_empty_query(client: Client, query: str | None) -> None:
-    args: dict[str, Any] = {"knowledge_base": "product-docs"}
-    if query is not None:
-        args["query"] = query
-    text = await err(client, "search_knowledge", **args)
-    assert "query is empty" in text and "key=" in text
+async def test_unknown_base_without_query(client: Client) -> None:
+    assert "did you mean 'support-faq'" in await err(client, "search_knowledge", knowledge_base="suport-faq")
+    text = await err(client, "search_knowledge", knowledge_base="00000000-0000-4000-8000-0000000000ff")
+    assert "no knowledge base with id" in text
 
 
 async def test_overlong_arguments(client: Client) -> None:

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cachetools import TTLCache
 from mcp import Client
 from mcp_types import CallToolResult
 
 from opper_mcp.opper import catalog
+from opper_mcp.runtime.state import JUST_PRODUCED_S
+from opper_mcp.server import build_server, build_state
 from opper_mcp.settings import Settings
 from opper_mcp.tools import traces
 from tests.fake_opper import SEED_TRACE_IDS, TEST_KEY, FakeOpperServer
@@ -456,19 +459,66 @@ async def test_get_trace_pages_a_long_span_to_the_end(client: Client, fake_opper
     assert "not in trace" in text and "d4000000-0000-4000-8000-000000000001" in text
 
 
-async def test_get_trace_waits_for_a_trace_being_indexed(client: Client, fake_opper: FakeOpperServer) -> None:
-    tid = fake_opper.state.add_trace("just-written", pending_reads=1)  # the first read answers 404
+async def test_get_trace_waits_for_a_trace_chat_just_produced(client: Client, fake_opper: FakeOpperServer) -> None:
+    fake_opper.state.trace_delay_reads = 1  # the first read of a new trace answers 404: not written yet
+    tid = data_of(await client.call_tool("chat", {"model": "openai/gpt-5-mini", "prompt": "hi"}))["trace_id"]
     start = time.monotonic()
     data = await ok(client, "get_trace", trace_id=tid)
-    assert data["id"] == tid and data["name"] == "just-written"
-    assert len(fake_opper.state.requests_to(f"/v3/traces/{tid}")) == 2
+    assert data["id"] == tid
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") == 2  # a 404, then the trace
     assert time.monotonic() - start >= 0.45  # the real first wait (0.5 s) was taken
 
 
-async def test_get_trace_unknown_id(client: Client, fake_opper: FakeOpperServer, fast_not_found: None) -> None:
+async def test_get_trace_waits_for_a_trace_roundtable_just_produced(
+    client: Client, fake_opper: FakeOpperServer, fast_not_found: None
+) -> None:
+    fake_opper.state.trace_delay_reads = 2
+    models = ["openai/gpt-5-mini", "anthropic/claude-sonnet-4-6"]
+    tid = data_of(await client.call_tool("roundtable", {"input": "q", "models": models}))["trace_id"]
+    assert (await ok(client, "get_trace", trace_id=tid))["id"] == tid
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") == 3
+
+
+async def test_get_trace_just_produced_but_never_written(
+    client: Client, fake_opper: FakeOpperServer, fast_not_found: None
+) -> None:
+    fake_opper.state.trace_delay_reads = 10
+    tid = data_of(await client.call_tool("chat", {"model": "openai/gpt-5-mini", "prompt": "hi"}))["trace_id"]
+    text = await err(client, "get_trace", trace_id=tid)
+    assert "HTTP 404" in text and "produced moments ago" in text and "few seconds" in text and "list_traces" in text
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") == 1 + len(traces.NOT_FOUND_RETRY_DELAYS_S)
+
+
+async def test_get_trace_unknown_id_costs_one_request(client: Client, fake_opper: FakeOpperServer) -> None:
+    before = fake_opper.state.request_count()
     text = await err(client, "get_trace", trace_id="00000000-0000-4000-8000-00000000dead")
-    assert "HTTP 404" in text and "trace not found" in text and "few seconds" in text and "list_traces" in text
-    assert len(fake_opper.state.requests_to("/v3/traces/00000000-0000-4000-8000-00000000dead")) == 4
+    assert "HTTP 404" in text and "trace not found" in text and "no trace with this id" in text
+    assert "list_traces" in text and "few seconds" not in text
+    assert fake_opper.state.request_count() - before == 1  # was 4: three retries meant for fresh traces
+
+
+async def test_get_trace_does_not_wait_for_ids_it_did_not_produce(
+    client: Client, fake_opper: FakeOpperServer
+) -> None:
+    """A trace produced elsewhere (another client, the platform) that is not written yet: one request."""
+    tid = fake_opper.state.add_trace("written-elsewhere", pending_reads=1)
+    assert "no trace with this id" in await err(client, "get_trace", trace_id=tid)
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") == 1
+    assert (await ok(client, "get_trace", trace_id=tid))["name"] == "written-elsewhere"  # once written
+
+
+async def test_get_trace_stops_waiting_once_an_id_is_old(
+    settings: Settings, mode: str, fake_opper: FakeOpperServer
+) -> None:
+    now = [0.0]
+    recent: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=8, ttl=JUST_PRODUCED_S, timer=lambda: now[0])
+    state = dataclasses.replace(build_state(settings), recent_traces=recent)
+    async with Client(build_server(settings, state), mode=mode) as client:
+        fake_opper.state.trace_delay_reads = 1
+        tid = data_of(await client.call_tool("chat", {"model": "openai/gpt-5-mini", "prompt": "hi"}))["trace_id"]
+        now[0] += JUST_PRODUCED_S + 1  # as if the chat was long ago
+        assert "no trace with this id" in await err(client, "get_trace", trace_id=tid)
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") == 1
 
 
 async def test_get_trace_rejects_bad_ids(client: Client, fake_opper: FakeOpperServer) -> None:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from opper_mcp.openapi.store import SpecStore
 
 
+JUST_PRODUCED_S = 300.0  # how long after chat/roundtable returned an id a 404 may still mean "not written yet"
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -32,10 +35,24 @@ class AppState:
     # (key fingerprint, name as asked) -> (id, name): one by-name lookup per base per 10 minutes
     knowledge_ids: TTLCache[tuple[str, str], tuple[str, str]] = field(
         default_factory=lambda: TTLCache(maxsize=256, ttl=600.0))
+    # (key fingerprint, trace id) of traces chat/roundtable just produced: get_trace waits for these to be written
+    recent_traces: TTLCache[tuple[str, str], bool] = field(
+        default_factory=lambda: TTLCache(maxsize=512, ttl=JUST_PRODUCED_S))
 
 
 
 ToolContext = Context[AppState]
+
+
+def remember_traces(ctx: ToolContext, opper: OpperClient, *trace_ids: str | None) -> None:
+    """Note ids chat/roundtable just produced (sent or received), so get_trace waits for them to be written."""
+    recent = app_state(ctx).recent_traces
+    for trace_id in {t for t in trace_ids if t}:
+        recent[(opper.key_fingerprint, trace_id)] = True
+
+
+def just_produced(ctx: ToolContext, opper: OpperClient, trace_id: str) -> bool:
+    return (opper.key_fingerprint, trace_id) in app_state(ctx).recent_traces
 
 
 def app_state(ctx: ToolContext) -> AppState:

@@ -25,7 +25,7 @@ from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.runtime.presend import Ask, Plan, message_tokens, prepare
 from opper_mcp.runtime.progress import Progress
 from opper_mcp.runtime.result import respond
-from opper_mcp.runtime.state import ToolContext, app_state, caller, opper_for, trace_name
+from opper_mcp.runtime.state import ToolContext, app_state, caller, opper_for, remember_traces, trace_name
 from opper_mcp.store import Message, UnknownConversation
 from opper_mcp.store.threads import save_turns
 
@@ -338,6 +338,7 @@ async def chat(
         conversation_id=conversation_id,
         note=note,
     )
+    remember_traces(ctx, opper, trace_id, result.trace_id)
     prepared.report(result)
     return respond(result, shrinker(result))
 

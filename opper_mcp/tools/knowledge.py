@@ -3,6 +3,10 @@
 Models name a knowledge base, the API wants its id: names are resolved once through the
 by-name lookup and cached per key. A name that matches nothing gets the close matches from
 the list, so the next call can be right.
+
+A listing costs one request per page of 100 bases. Opper's list leaves document counts out, so a
+listing shows them only when the list carries them; one base's count costs one GET, asked for by
+naming the base without a query.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, WithJsonSchema
@@ -37,7 +40,6 @@ KB_PATH = "/v2/knowledge"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LIST_PAGE = 100
 LIST_MAX = 1_000  # knowledge bases looked at when listing or suggesting names
-DETAIL_FETCHES = 25  # per listing: document counts come from one GET per base (the list leaves them out)
 CONTENT_CHARS = 600  # per search result; key= reads the whole document
 DOCUMENT_CHARS = 30_000
 MAX_DOCUMENT_CHARS = 20_000  # add_knowledge: a short text document, not a file upload
@@ -201,42 +203,43 @@ def to_filters(filters: dict[str, Any]) -> list[dict[str, Any]]:
 # ---- tools ------------------------------------------------------------------------------
 
 
-async def listing(opper: OpperClient) -> KnowledgeView:
-    bases, total = await list_knowledge_bases(opper)
-    counts: dict[str, int | None] = {}
-
-    async def detail(kb: KnowledgeBase) -> None:
-        try:
-            response = await opper.request("GET", f"{KB_PATH}/{quote(kb.id, safe='')}")
-            count = KnowledgeBase.model_validate(response.data if isinstance(response.data, dict) else {}).count
-        except OpperAPIError:
-            count = None  # a count is a nicety: the listing stands without it
-        counts[kb.id] = int(count) if count is not None else None
-
-    async with anyio.create_task_group() as tg:
-        limiter = anyio.CapacityLimiter(5)
-
-        async def one(kb: KnowledgeBase) -> None:
-            async with limiter:
-                await detail(kb)
-
-        for kb in [b for b in bases if b.count is None and b.id][:DETAIL_FETCHES]:
-            tg.start_soon(one, kb)
-    rows = [
-        KnowledgeBaseRow(
-            name=b.name,
-            id=b.id,
-            documents=int(b.count) if b.count is not None else counts.get(b.id),
-            created=b.created_at,
-        )
-        for b in bases
-    ]
-    hint = (
-        "search one with search_knowledge(knowledge_base=<name>, query=…)"
-        if rows
-        else "this key sees no knowledge bases: create one at https://platform.opper.ai (Indexes)"
+def base_row(kb: KnowledgeBase) -> KnowledgeBaseRow:
+    return KnowledgeBaseRow(
+        name=kb.name, id=kb.id, documents=int(kb.count) if kb.count is not None else None, created=kb.created_at
     )
+
+
+async def listing(opper: OpperClient) -> KnowledgeView:
+    """Every base the key sees, one request per page: no per-base GET for document counts (the list
+    leaves them out; a count is shown when the list carries one, else `describe` gets it for one base)."""
+    bases, total = await list_knowledge_bases(opper)
+    rows = [base_row(b) for b in bases]
+    if not rows:
+        hint = "this key sees no knowledge bases: create one at https://platform.opper.ai (Indexes)"
+    elif any(r.documents is None for r in rows):
+        hint = ("search one with search_knowledge(knowledge_base=<name>, query=…); "
+                "search_knowledge(knowledge_base=<name>) alone shows its document count")
+    else:
+        hint = "search one with search_knowledge(knowledge_base=<name>, query=…)"
     return KnowledgeView(knowledge_bases=rows, total=total if total is not None else len(rows), hint=hint)
+
+
+async def describe(ctx: ToolContext, opper: OpperClient, ref: str) -> KnowledgeView:
+    """One base with its document count: a GET of the base (after the name lookup, if not cached)."""
+
+    async def get_base(kb_id: str) -> KnowledgeBase:
+        response = await opper.request("GET", f"{KB_PATH}/{quote(kb_id, safe='')}")
+        return KnowledgeBase.model_validate(response.data if isinstance(response.data, dict) else {})
+
+    kb, kb_id, name = await _with_base(ctx, opper, ref, get_base)
+    row = base_row(kb)
+    row.id, row.name = row.id or kb_id, row.name or name
+    return KnowledgeView(
+        knowledge_base=row.name,
+        id=row.id,
+        knowledge_bases=[row],
+        hint="pass query= to search it, or key=<document key> to read one document whole",
+    )
 
 
 async def read_document(opper: OpperClient, kb_id: str, key: str) -> KnowledgeDocument:
@@ -278,10 +281,7 @@ async def search_knowledge(
             return respond(document_view(doc, kb_id, name, key))
         text = " ".join(query.split())
         if not text:
-            raise ToolError(
-                "query is empty: say what to search for (or pass key= to read one document, "
-                "or leave out knowledge_base to list the knowledge bases)"
-            )
+            return respond(await describe(ctx, opper, ref))
         body: dict[str, Any] = {"query": text, "top_k": top_k}
         if filters:
             body["filters"] = to_filters(filters)
@@ -295,7 +295,10 @@ async def search_knowledge(
     results = [KnowledgeResult.model_validate(r) for r in list_items(data) if isinstance(r, dict)]
     view = KnowledgeView(knowledge_base=name, id=kb_id, query=text, results=[result_row(r) for r in results])
     if not results:
-        view.hint = "no matches: try other words, fewer filters, or check the base has documents (list them)"
+        view.hint = (
+            "no matches: try other words or fewer filters; search_knowledge(knowledge_base) without a query "
+            "shows how many documents the base has"
+        )
     elif any(r.truncated for r in view.results or []):
         view.hint = "long chunks cut; search_knowledge(knowledge_base, key=<key>) reads one document whole"
     return respond(view, shrinker(view))

@@ -22,7 +22,7 @@ from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
 from opper_mcp.runtime.presend import Ask, Plan, Summary, prepare, text_tokens
 from opper_mcp.runtime.progress import Progress
 from opper_mcp.runtime.result import respond
-from opper_mcp.runtime.state import ToolContext, caller, opper_for, trace_name
+from opper_mcp.runtime.state import ToolContext, caller, opper_for, remember_traces, trace_name
 from opper_mcp.tools.chat import DIFF_DOC, DRY_RUN_DOC, FILES_DOC, MAX_COST_DOC
 
 ROUNDTABLE_PATH = "/v3/roundtable"
@@ -208,7 +208,8 @@ async def roundtable(
     # A named caller's trace carries its name; otherwise Opper's default trace name stays.
     who = caller(ctx)
     headers = {"X-Opper-Name": trace_name(who, "opper-mcp/roundtable")} if who.name else None
-    async with progress.heartbeat(), opper_for(ctx).stream(ROUNDTABLE_PATH, body, headers=headers) as stream:
+    opper = opper_for(ctx)
+    async with progress.heartbeat(), opper.stream(ROUNDTABLE_PATH, body, headers=headers) as stream:
         await progress.update(f"asked {len(panel)} models", step=0, force=True)
         async for event in stream.events():
             message = acc.feed(event)
@@ -235,6 +236,7 @@ async def roundtable(
         duration_ms=meta.total_duration_ms or int((time.monotonic() - acc.started) * 1000),
         trace_id=meta.trace_uuid,
     )
+    remember_traces(ctx, opper, meta.trace_uuid)
     prepared.report(result)
     return respond(result, shrinker(result))
 

@@ -1,4 +1,8 @@
-"""get_trace and list_traces: what Opper recorded for each call, as a compact span tree."""
+"""get_trace and list_traces: what Opper recorded for each call, as a compact span tree.
+
+Opper writes a trace a moment after its call returns. get_trace retries a 404 only for ids this
+server has just produced (chat and roundtable remember theirs): any other id costs one request.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,19 @@ from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
 from opper_mcp.opper.schemas import Span, Trace, list_total, unwrap_data
 from opper_mcp.runtime.result import clip, respond
-from opper_mcp.runtime.state import ToolContext, opper_for
+from opper_mcp.runtime.state import ToolContext, just_produced, opper_for
 
 TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-# A trace is written a moment after its call returns: retry a 404 for about 3 s in all.
+# A trace is written a moment after its call returns: for an id just produced, retry a 404 for about 3 s.
 NOT_FOUND_RETRY_DELAYS_S = (0.5, 1.0, 1.5)
+UNKNOWN_HINT = (
+    "no trace with this id for this API key: check the id (chat and roundtable return it as trace_id), "
+    "or find it with list_traces (a call made elsewhere seconds ago may not be written yet)"
+)
+PENDING_HINT = (
+    "this trace was produced moments ago and Opper has not written it yet (it can take a few seconds): "
+    "retry shortly, or find it with list_traces"
+)
 
 
 class SpanRow(BaseModel):
@@ -160,14 +172,16 @@ def span_tree(spans: list[Span], io_chars: int) -> list[SpanRow]:
     return rows
 
 
-async def fetch_trace(opper: OpperClient, trace_id: str) -> Trace:
-    for delay in (*NOT_FOUND_RETRY_DELAYS_S, None):
+async def fetch_trace(opper: OpperClient, trace_id: str, *, wait: bool) -> Trace:
+    """The trace; with `wait` (an id just produced) a 404 is retried while Opper writes it."""
+    delays = (*NOT_FOUND_RETRY_DELAYS_S, None) if wait else (None,)
+    for delay in delays:
         try:
             response = await opper.request("GET", f"/v3/traces/{quote(trace_id, safe='')}")
             return Trace.model_validate(unwrap_data(response.data))
         except NotFoundError as exc:
             if delay is None:
-                exc.hint = "traces can take a few seconds to appear; retry shortly, or find it with list_traces"
+                exc.hint = PENDING_HINT if wait else UNKNOWN_HINT
                 raise
             await anyio.sleep(delay)
     raise AssertionError("unreachable")
@@ -184,7 +198,8 @@ async def get_trace(
     io_chars: Annotated[int, Field(ge=0, le=4000, description="Per span; 0 hides I/O")] = 300,
 ) -> Annotated[CallToolResult, TraceView]:
     """An Opper trace as a span tree: timings, tokens, cost, errors, I/O."""
-    trace = await fetch_trace(opper_for(ctx), trace_id)
+    opper = opper_for(ctx)
+    trace = await fetch_trace(opper, trace_id, wait=just_produced(ctx, opper, trace_id))
     rows = span_tree(trace.spans, io_chars)
     if span_id is None and offset and offset >= len(rows):
         raise ToolError(f"offset {offset} is past the last span: the trace has {len(rows)} spans")

@@ -442,6 +442,10 @@ class FakeOpper:
                 if r.path.startswith(path_prefix) and (method is None or r.method == method.upper())
             ]
 
+    def request_count(self, path_prefix: str = "/", method: str | None = None) -> int:
+        """How many requests arrived (under `path_prefix`, with `method`): what a tool call cost upstream."""
+        return len(self.requests_to(path_prefix, method))
+
     def last_request(self, path_prefix: str = "/") -> RecordedRequest:
         found = self.requests_to(path_prefix)
         if not found:

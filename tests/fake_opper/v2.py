@@ -5,7 +5,8 @@ CLI's use of `/v2/analytics/usage` (API-CONTRACT §4.14). Rude on purpose where 
 is: lists page (at most 100 per page, `meta.total_count`), the list leaves document counts out,
 usage rows carry numbers as strings, v2 errors are `{type, message, detail}`.
 
-Tests steer it through `fake.state.v2` (a `V2State`): seeded bases, `no_access_keys` (403).
+Tests steer it through `fake.state.v2` (a `V2State`): seeded bases, `no_access_keys` (403),
+`list_counts` (the list carries each base's `count`, as a future API might).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class V2State:
         with self.lock:
             self.bases: dict[str, Base] = {}
             self.no_access_keys: set[str] = set()
+            self.list_counts = False
             self.usage_events: list[tuple[datetime, str, str, float]] = []
             created = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
             for i, (name, docs) in enumerate(SEED_DOCS.items()):
@@ -261,7 +263,7 @@ class V2Handlers:
             return invalid(f"limit must be 1..{MAX_PAGE} and offset >= 0", ["query", "limit"])
         with self.v2.lock:
             bases = sorted(self.v2.bases.values(), key=lambda b: (b.created_at, b.name))
-            page = [b.info(with_count=False) for b in bases[offset : offset + limit]]
+            page = [b.info(with_count=self.v2.list_counts) for b in bases[offset : offset + limit]]
             total = len(bases)
         return JSONResponse({"meta": {"total_count": total}, "data": page})
 
