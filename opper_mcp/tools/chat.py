@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -240,8 +240,8 @@ def build_messages(
 
 async def _unknown_model_error(ctx: ToolContext, opper: OpperClient, model: str, exc: NotFoundError) -> ToolError:
     try:
-        catalogue = await app_state(ctx).catalog.models(opper)
-        hints = close_matches(model, catalogue)
+        catalog = await app_state(ctx).catalog.models(opper)
+        hints = close_matches(model, catalog)
     except OpperError:
         hints = []
     tail = f" — close matches: {', '.join(hints)}" if hints else " — find ids with list_models"
@@ -401,6 +401,23 @@ def request_body(
     return body
 
 
+async def stream_completion(
+    opper: OpperClient, body: dict[str, Any], headers: dict[str, str], acc: ChatAccumulator,
+    on_open: Callable[[], Awaitable[None]] | None = None, on_text: Callable[[int], Awaitable[None]] | None = None,
+) -> httpx2.Headers:
+    """Stream one chat completion into `acc`: `on_open()` once Opper has accepted the request, `on_text(chars
+    before)` after each chunk that brought text."""
+    async with opper.stream(CHAT_PATH, body, headers=headers) as stream:
+        if on_open is not None:
+            await on_open()
+        async for event in stream.events():
+            before = acc.chars
+            acc.feed(event)
+            if on_text is not None and acc.chars != before:
+                await on_text(before)
+        return stream.headers
+
+
 async def stream_answer(
     ctx: ToolContext, opper: OpperClient, body: dict[str, Any], headers: dict[str, str]
 ) -> tuple[ChatAccumulator, httpx2.Headers]:
@@ -408,17 +425,17 @@ async def stream_answer(
     acc = ChatAccumulator()
     model = body["model"]
     progress = Progress(ctx.report_progress)
+
+    async def on_open() -> None:
+        await progress.update(f"connected, waiting for {model}", force=True)
+
+    async def on_text(before: int) -> None:
+        # The first text goes out at once: it tells the user the model is answering.
+        await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…", step=acc.chunks, force=before == 0)
+
     try:
-        async with progress.heartbeat(), opper.stream(CHAT_PATH, body, headers=headers) as stream:
-            await progress.update(f"connected, waiting for {model}", force=True)
-            async for event in stream.events():
-                before = acc.chars
-                acc.feed(event)
-                if acc.chars != before:
-                    # The first text goes out at once: it tells the user the model is answering.
-                    await progress.update(f"~{max(1, acc.chars // 4)} tokens from {model}…",
-                                          step=acc.chunks, force=before == 0)
-            return acc, stream.headers
+        async with progress.heartbeat():
+            return acc, await stream_completion(opper, body, headers, acc, on_open, on_text)
     except StreamError as exc:
         raise ToolError(_partial_message(str(exc), exc.partial or acc.text)) from exc
     except OpperError as exc:

@@ -1,4 +1,4 @@
-"""list_models: the live Opper catalogue, filtered, compact by default, paged."""
+"""list_models: the live Opper models, filtered, compact by default, paged."""
 
 from __future__ import annotations
 
@@ -88,12 +88,12 @@ async def list_models(
     """Opper's models with type, context, capabilities, price."""
     state = app_state(ctx)
     blocks = tuple(dict.fromkeys(include or []))
-    catalogue = await state.catalog.models(opper_for(ctx), blocks)
+    models = await state.catalog.models(opper_for(ctx), blocks)
     # Warm calls with the same arguments answer the same bytes: the page is serialised once per
-    # catalogue snapshot, not per call.
+    # catalog snapshot, not per call.
     key = ("page", blocks, query, type, provider, tuple(capability or ()), limit, offset)
     data, text = state.catalog.derived(
-        catalogue, key, lambda models: page(state.catalog, models, blocks, query, type, provider, capability, limit,
+        models, key, lambda rows: page(state.catalog, rows, blocks, query, type, provider, capability, limit,
                                             offset)
     )
     return result_of(data, text)
@@ -101,7 +101,7 @@ async def list_models(
 
 def page(
     catalog: ModelCatalog,
-    catalogue: list[ModelInfo],
+    models: list[ModelInfo],
     blocks: tuple[Include, ...],
     query: str,
     type: str,
@@ -110,16 +110,16 @@ def page(
     limit: int,
     offset: int,
 ) -> tuple[dict[str, Any], str]:
-    """One page of the filtered catalogue as (structured content, text), cut to the output budget."""
-    rows = catalog.derived(catalogue, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
+    """One page of the filtered catalog as (structured content, text), cut to the output budget."""
+    rows = catalog.derived(models, ("rows", blocks), lambda models: [row_data(m, blocks) for m in models])
     if query or type or provider or capability:
         found = [
             i
-            for i, m in enumerate(catalogue)
+            for i, m in enumerate(models)
             if matches(m, query=query, type=type, provider=provider, capabilities=capability or [])
         ]
     else:
-        found = list(range(len(catalogue)))  # no filter: every row, without a call per model
+        found = list(range(len(models)))  # no filter: every row, without a call per model
     result: dict[str, Any] = {"total": len(found), "offset": offset,
                               "models": [rows[i] for i in found[offset:][:limit]]}
     if not found:
@@ -144,5 +144,5 @@ def page(
 
 
 def row_data(model: ModelInfo, include: Sequence[str]) -> dict[str, Any]:
-    """One row as `ModelList` serialises it; built once per catalogue snapshot (see ModelCatalog.derived)."""
+    """One row as `ModelList` serialises it; built once per models snapshot (see ModelCatalog.derived)."""
     return to_row(model, include).model_dump(mode="json", exclude_none=True)
