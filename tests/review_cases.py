@@ -715,7 +715,8 @@ CASES: list[Case] = [
               "Drop verify=False."),
         ],
         CLAUDE: [
-            F("ssrf", "integrations/webhook.py", 22, 22, "high", "security", "SSRF: user-supplied URL fetched server-side",
+            F("ssrf", "integrations/webhook.py", 22, 22, "high", "security",
+              "SSRF: user-supplied URL fetched server-side",
               "The callback URL comes from the tenant's settings and can point at 169.254.169.254 or internal "
               "services.", "Resolve and block private address ranges."),
         ],

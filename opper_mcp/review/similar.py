@@ -14,25 +14,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-STOP = frozenset("""
-a about above after again against all also an and any are as at be because been before being below between both but
-by can cannot could did do does doing done down during each either else even every few for from further get gets
-had has have having here how however i if in into is it its itself just least less let like may might more most
-much must no nor not now of off on once one only or other our out over own per rather same should since so some
-still such than that the their them then there these they this those though through thus to too under until up upon
-us very via was we were what when where whether which while who whom whose why will with within without would yet
-you your instead use using used make makes made need needs new
-issue problem code line lines file function method call calls called value values variable here consider
-ensure potential possible possibly likely currently current actually properly correctly always never
-missing lacks lack lacking instead avoid add adding
-""".split())
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
+# English stop words and review boilerplate: they say nothing about which problem a finding is about.
+STOP = frozenset(_split("""
+a about above after again against all also an and any are as at be because been before being below between both
+but by can cannot could did do does doing done down during each either else even every few for from further get
+gets had has have having here how however i if in into is it its itself just least less let like may might more
+most much must no nor not now of off on once one only or other our out over own per rather same should since so
+some still such than that the their them then there these they this those though through thus to too under until
+up upon us very via was we were what when where whether which while who whom whose why will with within without
+would yet you your instead use using used make makes made need needs new issue problem code line lines file
+function method call calls called value values variable here consider ensure potential possible possibly likely
+currently current actually properly correctly always never missing lacks lack lacking avoid add adding
+"""))
 
 # Words most code reviews use whatever the problem (the code's usual nouns and verbs): shared, they count half.
-COMMON_WORDS = """
+COMMON_WORDS = _split("""
 user request response check error data input output return result value default type string list object class key
 id name time file path read write update get set run fail failure exception handle handler test case state field
 parameter argument number size count index item server client log message url query loop thread call caller
-""".split()
+""")
 
 EXPANSIONS: dict[str, tuple[str, ...]] = {
     "xss": ("cross", "site", "script"),
