@@ -63,7 +63,7 @@ class Finding(BaseModel):
         if start is not None:
             out["start_line"] = start
             out["end_line"] = start if end is None else end
-            if end is not None and end < start:
+            if isinstance(start, int) and isinstance(end, int) and end < start:
                 out["start_line"], out["end_line"] = end, start
         return out
 

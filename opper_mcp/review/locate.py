@@ -102,8 +102,8 @@ def _merged(ranges: Iterable[Range]) -> tuple[Range, ...]:
 
 
 def _unquote(p: str) -> str:
-    """Git C-quotes unusual names (`"t\\303\\251st.py"`)."""
-    p = p.rstrip("\t")
+    """Git C-quotes unusual names (`"t\\303\\251st.py"`); a tab ends a name (plain diffs put a date after it)."""
+    p = p.split("\t", 1)[0]
     if len(p) >= 2 and p[0] == '"' and p[-1] == '"':
         return bytes(codecs.escape_decode(p[1:-1].encode("utf-8"))[0]).decode("utf-8", "replace")
     return p
@@ -174,7 +174,7 @@ def from_diff(text: str) -> Shown:
         elif line.startswith("--- "):
             _dash(cur, line)
         elif line.startswith("+++ "):
-            if line[4:].rstrip("\t") == "/dev/null":
+            if _unquote(line[4:]) == "/dev/null":
                 cur.status = "deleted"
             else:
                 cur.new = _side(line[4:])
@@ -200,7 +200,7 @@ def from_diff(text: str) -> Shown:
 
 
 def _dash(cur: _File, line: str) -> None:
-    if line[4:].rstrip("\t") == "/dev/null":
+    if _unquote(line[4:]) == "/dev/null":
         cur.status = "added"
     else:
         cur.old = _side(line[4:])
