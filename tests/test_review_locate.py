@@ -174,7 +174,7 @@ def test_slack_is_exactly_line_slack() -> None:
     shown = from_files([("a.py", 10, 20)])
     assert LINE_SLACK == 2
     for line, ok in ((7, False), (8, True), (22, True), (23, False)):
-        located, unlocated = locate([_f("a.py", line)], shown)
+        located, _ = locate([_f("a.py", line)], shown)
         assert bool(located) is ok, line
     located, _ = locate([_f("a.py", 6, 8)], shown)  # a range ending within the slack is moved, keeping its length
     assert (located[0].start_line, located[0].end_line) == (10, 10)

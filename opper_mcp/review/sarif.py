@@ -42,8 +42,9 @@ _ABOUT: dict[str, str] = {
 
 
 def fingerprint(file: str, category: str, title: str) -> str:
-    """Stable across runs for the same problem: file, category and the title's normalised words (sorted)."""
-    key = "\0".join([file, category, " ".join(sorted(set(words(title))))])
+    """Stable across runs for the same problem: file, category and the title's normalised words (sorted; code
+    quoting ignored)."""
+    key = "\0".join([file, category, " ".join(sorted(set(words(title.replace("`", "")))))])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
