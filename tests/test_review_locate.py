@@ -107,6 +107,8 @@ def test_plain_unified_diff_quoted_names_and_pure_renames() -> None:
     assert shown.renames == {"x.py": "y.py"}
     assert shown.lines == {}
     assert "rename" in shown.without_lines["y.py"]
+    removed = "diff --git a/z.py b/z.py\n--- a/z.py\n+++ b/z.py\n@@ -7,2 +6,0 @@\n-p\n-q\n"  # git diff -U0
+    assert from_diff(removed).without_lines == {"z.py": "only lines removed: nothing on the new side to point at"}
     assert from_diff("") == Shown()
 
 

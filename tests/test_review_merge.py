@@ -142,3 +142,16 @@ def test_order_of_models_and_findings_does_not_matter(seed: int) -> None:
 def test_nothing_in_nothing_out() -> None:
     assert merge({}, answered=0) == []
     assert merge({A: []}, answered=1) == []
+
+
+def test_words_reduce_wording_to_what_carries_meaning() -> None:
+    from opper_mcp.review.similar import grams, jaccard, words
+
+    assert words("The `any` type is used") == ["any", "typ"]  # stop words dropped, code in backticks kept
+    assert words("Use select_related, forEach") == ["selectrelated", "select", "relat", "foreach"]
+    assert words("XSS") == words("cross-site scripting")
+    assert set(words("Hardcoded credentials")) == set(words("secret literal")) == {"~hardcoded", "~secret"}
+    assert words("unvalidated input") == words("input not validated")
+    assert words("Unique index") == ["uniqu", "index"]  # `un` that is no negation stays
+    assert words("retries") == words("retry") and words("caching") == words("cache")
+    assert jaccard(grams("unsanitised filename"), grams("unsanitized filename")) > 0.7

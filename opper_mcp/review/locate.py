@@ -224,6 +224,8 @@ def _shown(files: list[_File]) -> Shown:
             without[new] = "a binary file: no lines were shown"
         elif f.ranges:
             spans.setdefault(new, []).extend(f.ranges)
+        elif f.hunks:
+            without[new] = "only lines removed: nothing on the new side to point at"
         elif f.status != "unmerged":
             without[new] = "in the diff without changed lines (a rename or mode change only)"
     return Shown({p: _merged(r) for p, r in spans.items()}, renames,

@@ -12,6 +12,9 @@ score are joined while that mean is at least `JOIN_AT` (pairs that cannot be com
 rather than joining on any single good pair, keeps two distinct problems on one line apart even when one
 wording happens to resemble both. Every join is recorded as a sentence (`MergedFinding.why`). The input is put
 in a canonical order first, so the result does not depend on the order of models or of their findings.
+
+The weights below were chosen on the labelled answers in tests/review_cases.py and checked on a held-out set
+(tests/review_cases_heldout.py); `uv run python -m tests.bench.review` prints both figures.
 """
 
 from __future__ import annotations

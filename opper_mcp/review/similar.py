@@ -100,10 +100,6 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _GRAM_CLEAN = re.compile(r"[^a-z0-9]+")
 
 
-def _stem_all(ws: list[str]) -> frozenset[str]:
-    return frozenset(stem(w) for w in ws)
-
-
 def stem(word: str) -> str:
     """A light, predictable suffix strip (not Porter): plurals, tenses, -ise/-ize/-ation, final e, y -> i."""
     for suf in _SUFFIXES:
@@ -117,6 +113,8 @@ def stem(word: str) -> str:
     return word
 
 
+_CONCEPT_WORD = {w: "~" + idea for idea, ws in SYNONYMS.items() for w in ws.split()}
+_CONCEPT_STEM = {stem(w): c for w, c in _CONCEPT_WORD.items() if len(stem(w)) >= 5}  # short stems collide
 _NOT_NEGATION = ("under", "uniq", "unit", "univers", "union", "unix", "unicod", "unif", "unless", "until")
 
 
@@ -157,9 +155,7 @@ def grams(text: str, n: int = 3) -> frozenset[str]:
     return frozenset(s[i : i + n] for i in range(len(s) - n + 1))
 
 
-COMMON = _stem_all(COMMON_WORDS)
-_CONCEPT_WORD = {w: "~" + idea for idea, ws in SYNONYMS.items() for w in ws.split()}
-_CONCEPT_STEM = {stem(w): c for w, c in _CONCEPT_WORD.items() if len(stem(w)) >= 5}  # short stems collide
+COMMON = frozenset(_word(w) for w in COMMON_WORDS)
 COMMON_WEIGHT = 0.5
 
 
