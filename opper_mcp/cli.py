@@ -186,8 +186,14 @@ def token_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def review_main(argv: Sequence[str]) -> int:
+    from opper_mcp import review_cli
+
+    return review_cli.main(argv)
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "doctor": doctor_main, "config": config_main, "token": token_main,
+    "doctor": doctor_main, "config": config_main, "token": token_main, "review": review_main,
 }
 
 

@@ -1,5 +1,5 @@
 """Prompts (shown as slash commands by clients such as Claude Code): ready-made requests that lead
-the assistant to call chat or roundtable with the right `diff`/`files`, so nothing gets pasted.
+the assistant to call review or chat with the right `diff`/`files`, so nothing gets pasted.
 
 Pure rendering; the tools validate the arguments when the assistant passes them on.
 """
@@ -11,7 +11,6 @@ from typing import Annotated
 
 from pydantic import Field
 
-REVIEW_MODEL = "anthropic/claude-sonnet-4-6"
 OPINION_MODEL = "openai/gpt-5"
 
 
@@ -38,30 +37,26 @@ def _diff_label(target: str) -> str:
 
 def review(
     target: Annotated[str, Field(description="working, staged, or a ref or range (main, HEAD~3..HEAD)")] = "working",
-    models: Annotated[str, Field(description="Comma-separated model ids; two or more ask a roundtable")] = "",
+    models: Annotated[str, Field(description="Comma-separated model ids (default: three from different makers)")] = "",
     focus: Annotated[str, Field(description="What to look at hardest (security, performance…)")] = "",
 ) -> str:
-    """Review uncommitted changes, staged changes or a ref range with another model (or several)."""
+    """Review uncommitted changes, staged changes or a ref range with several models at once."""
     target = target.strip() or "working"
+    call: dict[str, object] = {"diff": target}
     panel = split_list(models)
-    ask = (
-        "Review this diff as a careful senior engineer: bugs, security problems, missing tests, unclear code. "
-        "Cite file and line for each finding and rank them by severity."
-        + (f" Focus on: {focus.strip()}." if focus.strip() else "")
-    )
-    args = {"diff": target}
-    if len(panel) >= 2:
-        call = {"input": ask, "models": panel, **args}
-        how = f"Call the opper `roundtable` tool with these arguments:\n\n{json.dumps(call, indent=2)}"
-    else:
-        call = {"model": panel[0] if panel else REVIEW_MODEL, "prompt": ask, **args}
-        how = f"Call the opper `chat` tool with these arguments:\n\n{json.dumps(call, indent=2)}"
+    if panel:
+        call["models"] = panel
+    if focus.strip():
+        call["focus"] = focus.strip()
     return (
-        f"Get an independent review of {_diff_label(target)}.\n\n{how}\n\n"
+        f"Get an independent review of {_diff_label(target)} from several models. Call the opper `review` tool "
+        f"with these arguments:\n\n{json.dumps(call, indent=2)}\n\n"
         "Do not paste the diff: the tool reads it from the repository itself, leaves out files that hold "
         "secrets, and lists what it attached and skipped. If it reports the context is too large, narrow it "
-        "with `files` (paths or globs) or a shorter ref range and call again. Then tell me the findings, "
-        "saying which ones you agree with after checking the code."
+        "with `files` (paths or globs) or a shorter ref range and call again. Its findings are merged across "
+        "the models and ranked by how many agree; `unlocated` ones point at code that was not shown. Check the "
+        "top findings against the code and tell me which you agree with. To ask one model about a finding, call "
+        "`chat` with that model's `conversation_id` (from `models`) and the finding's id and title."
     )
 
 
@@ -79,5 +74,6 @@ def second_opinion(
         f"{json.dumps(call, indent=2)}\n\n"
         "Pass files by path (globs, directories and path:10-40 line ranges work); do not paste their content. "
         "Check the result's `skipped` list and tell me if something I meant to include was left out. Then "
-        "compare its answer with your own view and tell me where you agree and differ."
+        "compare its answer with your own view and tell me where you agree and differ. (To have changes "
+        "reviewed by several models, the `review` tool fits better.)"
     )

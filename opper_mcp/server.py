@@ -28,9 +28,9 @@ INSTRUCTIONS = """\
 Opper is an LLM gateway to 300+ models. Use these tools to:
 - find a model id: list_models (filters; include=pricing for prices);
 - ask another model, optionally with JSON-schema output or web search: chat (continue with conversation_id);
-- get several models' opinions at once: roundtable;
+- get several models' opinions at once: roundtable; have code reviewed by several models, findings merged: review;
 - find or delete saved chat threads: conversations;
-- give chat/roundtable code as files (paths, globs, path:10-40) or diff (working, staged, a ref range)
+- give chat/roundtable/review code as files (paths, globs, path:10-40) or diff (working, staged, a ref range)
   instead of pasting it: they read it, leave out secrets, and report what they attached;
 - search or read the web without a model: web_search, web_fetch;
 - answer questions about Opper's API: grep_spec, then read_spec on what it found;
@@ -122,9 +122,9 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
 def make_prompts() -> list[Prompt]:
     """Slash commands that lead the assistant to attach code by reference (see `opper_mcp.prompts`)."""
     return [
-        Prompt.from_function(prompts.review, name="review", title="Review changes with another model",
-                             description="Review uncommitted changes, staged changes or a ref range with another "
-                             "model, or several (roundtable)."),
+        Prompt.from_function(prompts.review, name="review", title="Review changes with several models",
+                             description="Review uncommitted changes, staged changes or a ref range with several "
+                             "models at once (the review tool)."),
         Prompt.from_function(prompts.second_opinion, name="second_opinion", title="Second opinion on files",
                              description="Ask another model a question about some files, attached by path."),
     ]

@@ -86,6 +86,13 @@ class Settings(BaseModel):
         f"off unless listed: {','.join(sorted(OFF_BY_DEFAULT))})", kind="list")] = DEFAULT_TOOLS
     log_level: Annotated[LogLevel, Option(
         "--log-level", "OPPER_MCP_LOG_LEVEL", "stderr log level (default WARNING)")] = "WARNING"
+    review_models: Annotated[tuple[str, ...], Option(
+        "--review-models", "OPPER_MCP_REVIEW_MODELS", "comma-separated models the review tool asks by default "
+        "(default: three strong models from different makers that the catalog lists with JSON-schema output)",
+        kind="list")] = ()
+    review_timeout_s: Annotated[float, Field(gt=0, le=3600), Option(
+        "--review-timeout", "OPPER_MCP_REVIEW_TIMEOUT", "seconds each review model has to answer in full "
+        "(default 300)", parse=float)] = 300.0
     models_ttl_s: float = Field(default=600.0, ge=0)
     spec_ttl_s: float = Field(default=300.0, ge=0)
     # Code context (chat/roundtable `files` and `diff`)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from opper_mcp.review import Finding, merge
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.merge import merge
 from tests.review_cases import Case
 
 

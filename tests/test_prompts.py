@@ -15,7 +15,7 @@ from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 
 pytestmark = pytest.mark.anyio
 
-LONG = {"chat", "roundtable", "web_fetch", "grep_spec", "read_spec", "get_trace"}
+LONG = {"chat", "roundtable", "review", "web_fetch", "grep_spec", "read_spec", "get_trace"}
 
 
 def rendered_call(text: str) -> dict[str, Any]:
@@ -43,20 +43,18 @@ async def test_prompts_are_listed_with_descriptions(client: Client) -> None:
     assert not any(a.required for a in prompts["review"].arguments or [])
 
 
-async def test_review_leads_to_chat_with_the_diff(client: Client) -> None:
+async def test_review_leads_to_the_review_tool_with_the_diff(client: Client) -> None:
     text = await get_text(client, "review", {})
     call = rendered_call(text)
-    assert "chat" in text and call["diff"] == "working" and call["model"]
-    assert "Do not paste the diff" in text
+    assert "`review`" in text and call == {"diff": "working"}  # the default panel: no models named
+    assert "Do not paste the diff" in text and "conversation_id" in text
     focused = rendered_call(await get_text(client, "review", {"target": "HEAD~1..HEAD", "focus": "security"}))
-    assert focused["diff"] == "HEAD~1..HEAD" and "security" in focused["prompt"]
+    assert focused == {"diff": "HEAD~1..HEAD", "focus": "security"}
 
 
-async def test_review_with_several_models_leads_to_roundtable(client: Client) -> None:
+async def test_review_passes_the_models_named(client: Client) -> None:
     text = await get_text(client, "review", {"target": "staged", "models": "openai/gpt-5, anthropic/claude-sonnet-4-6"})
-    call = rendered_call(text)
-    assert "`roundtable`" in text
-    assert call["models"] == ["openai/gpt-5", "anthropic/claude-sonnet-4-6"] and call["diff"] == "staged"
+    assert rendered_call(text) == {"diff": "staged", "models": ["openai/gpt-5", "anthropic/claude-sonnet-4-6"]}
 
 
 async def test_second_opinion_attaches_files_by_path(client: Client) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from opper_mcp.review import CATEGORIES, FINDINGS_SCHEMA, SEVERITIES, Finding, parse
+from opper_mcp.review.findings import CATEGORIES, FINDINGS_SCHEMA, SEVERITIES, Finding, parse
 
 GOOD = {"file": "app/db.py", "start_line": 42, "end_line": 43, "severity": "high", "category": "security",
         "title": "SQL injection", "explanation": "f-string in the query", "suggestion": None}

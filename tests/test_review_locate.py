@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from opper_mcp.context import gather
-from opper_mcp.review import Finding, Shown, combine, from_diff, from_files, locate
-from opper_mcp.review.locate import LINE_SLACK, normalise
+from opper_mcp.context.assemble import gather
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.locate import LINE_SLACK, Shown, combine, from_diff, from_files, locate, normalise
 from tests.context_repo import git, png_bytes
 from tests.transport_support import missing
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from opper_mcp.review import Finding, MergedFinding, merge
-from opper_mcp.review.merge import JOIN_AT, NEAR_LINES
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.merge import JOIN_AT, NEAR_LINES, MergedFinding, merge
 from tests.review_cases import CASES
 from tests.review_cases_heldout import HELDOUT
 from tests.review_eval import findings_of, score

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from opper_mcp.review import Finding, MergedFinding, merge, rank, summary
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.merge import MergedFinding, merge
+from opper_mcp.review.rank import rank, summary
 
 A, B, C = "openai/gpt-5", "anthropic/claude-sonnet-4-5", "gcp/gemini-2.5-pro"
 

@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from opper_mcp import __version__
-from opper_mcp.review import Finding, MergedFinding, fingerprint, from_files, locate, merge, rank, to_sarif
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.locate import from_files, locate
+from opper_mcp.review.merge import MergedFinding, merge
+from opper_mcp.review.rank import rank
+from opper_mcp.review.sarif import fingerprint, to_sarif
 from tests.review_cases import CASES
 from tests.review_eval import findings_of
 from tests.transport_support import NODE_MODULES, missing

@@ -35,6 +35,8 @@ class AppState:
     # (key fingerprint, name as asked) -> (id, name): one by-name lookup per base per 10 minutes
     knowledge_ids: TTLCache[tuple[str, str], tuple[str, str]] = field(
         default_factory=lambda: TTLCache(maxsize=256, ttl=600.0))
+    # (owner, review id) -> a finished review: later pages and formats of it cost no model call
+    reviews: TTLCache[tuple[str, str], object] = field(default_factory=lambda: TTLCache(maxsize=64, ttl=3600.0))
     # (key fingerprint, trace id) of traces chat/roundtable just produced: get_trace waits for these to be written
     recent_traces: TTLCache[tuple[str, str], bool] = field(
         default_factory=lambda: TTLCache(maxsize=512, ttl=JUST_PRODUCED_S))

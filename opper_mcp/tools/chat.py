@@ -31,10 +31,10 @@ from opper_mcp.store.threads import save_turns
 
 CHAT_PATH = "/v3/compat/chat/completions"
 PARTIAL_CHARS = 4_000
-FILES_DOC = "Paths, globs, dirs or path:10-40 to attach"
-DIFF_DOC = "Attach git changes: working, staged or a ref/range"
-MAX_COST_DOC = "Refuse if the cost estimate is higher"
-DRY_RUN_DOC = "Estimate only; send nothing"
+FILES_DOC = "Paths, globs, dirs or path:10-40"
+DIFF_DOC = "git changes: working, staged or a ref/range"
+MAX_COST_DOC = "Refuse above this cost estimate"
+DRY_RUN_DOC = "Estimate; send nothing"
 
 
 class ChatMessage(BaseModel):

@@ -48,6 +48,8 @@ TOOLS: Final[tuple[ToolEntry, ...]] = (
               read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True),
     ToolEntry(name="roundtable", function="roundtable:roundtable", title="Ask several models at once",
               read_only=True, open_world=True, idempotent=False, needs=frozenset({"key", "files"}), long_result=True),
+    ToolEntry(name="review", function="review:review", title="Review code with several models",
+              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True),
     ToolEntry(name="conversations", function="conversations:conversations", title="List or delete saved chats",
               read_only=False, open_world=False, idempotent=True, destructive=True, needs=frozenset({"store"})),
     ToolEntry(name="web_search", function="web:web_search", title="Search the web",

@@ -173,8 +173,8 @@ async def roundtable(
     dry_run: Annotated[bool, Field(description=DRY_RUN_DOC)] = False,
     roots: Annotated[ListRootsResult | list[str] | None, Resolve(attach.client_roots)] = None,
 ) -> Annotated[CallToolResult, RoundtableResult]:
-    """Ask 2-10 Opper models at once. mode summary merges answers, fast returns each,
-    multiple_choice tallies votes on choices."""
+    """Ask 2-10 Opper models at once: summary merges answers, fast returns each, multiple_choice tallies
+    votes."""
     if not input.strip():
         raise ToolError("input is empty")
     if mode == "multiple_choice" and not choices:

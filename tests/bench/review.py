@@ -16,7 +16,11 @@ import statistics
 import sys
 import time
 
-from opper_mcp.review import Finding, from_diff, locate, merge, rank, summary, to_sarif
+from opper_mcp.review.findings import Finding
+from opper_mcp.review.locate import from_diff, locate
+from opper_mcp.review.merge import merge
+from opper_mcp.review.rank import rank, summary
+from opper_mcp.review.sarif import to_sarif
 from tests.review_cases import CASES
 from tests.review_cases_heldout import HELDOUT
 from tests.review_eval import findings_of, score

@@ -43,6 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from . import review
 from .catalogue import CATALOGUE, CatalogueEntry, resolve_chat_model
 from .v2 import v2_routes
 
@@ -260,6 +261,7 @@ class FakeOpper:
             self.trace_delay_reads: int = 0
             self.invalid_json_output: bool = False
             self.roundtable_fail_models: set[str] = set()
+            self.review_delay_s: float = 1.0  # how long the slow reviewing model (review.SLOW) takes
             self._faults: list[_Fault] = []
             self._stream_faults: list[_StreamFault] = []
             self._random_fault: _RandomFault | None = None
@@ -1506,7 +1508,14 @@ class _Handlers:
                     return bad_request("response_format.json_schema.schema: field required", "response_format")
         if schema is None and isinstance(body.get("output_schema"), dict):
             schema = body["output_schema"]
-        if schema is not None:
+        if schema is not None and review.is_review(schema):
+            if entry.id == review.FAILING:
+                return JSONResponse({"error": {"type": "server_error", "message": "provider error: overloaded"}},
+                                    status_code=500)
+            if entry.id == review.SLOW:
+                await asyncio.sleep(self.state.review_delay_s)
+            content = review.answer(entry.id, review.prompt_of(messages))
+        elif schema is not None:
             value = violating_value(schema) if self.state.invalid_json_output else example_for_schema(schema)
             content = json.dumps(value)
         elif isinstance(rf, dict) and rf.get("type") == "json_object":
