@@ -161,11 +161,15 @@ def _cluster(items: list[_Item]) -> list[tuple[list[int], list[str]]]:
     return [(sorted(members), why[g]) for g, members in sorted(groups.items())]
 
 
-def _consensus(findings: Sequence[Finding]) -> tuple[int, int]:
-    """The span of lines covered by the most members (the first such span when there are several)."""
+def _consensus(items: Sequence[_Item]) -> tuple[int, int]:
+    """The span of lines covered by the most models (the first such span when there are several); a model that
+    reported the problem twice counts once."""
+    covered: dict[str, set[int]] = {}
+    for it in items:
+        covered.setdefault(it.model, set()).update(range(it.finding.start_line, it.finding.end_line + 1))
     depth: dict[int, int] = {}
-    for f in findings:
-        for n in range(f.start_line, f.end_line + 1):
+    for lines in covered.values():
+        for n in lines:
             depth[n] = depth.get(n, 0) + 1
     top = max(depth.values())
     start = min(n for n, d in depth.items() if d == top)
@@ -191,7 +195,7 @@ def _build(items: list[_Item], why: list[str], answered: int) -> MergedFinding:
     for it in items:
         votes.setdefault(it.finding.category, set()).add(it.model)
     category = max(votes, key=lambda c: (len(votes[c]), c == lead.category, c))
-    start, end = _consensus([it.finding for it in items])
+    start, end = _consensus(items)
     found_by = sorted(severities)
     return MergedFinding(
         file=lead.file, start_line=start, end_line=end,

@@ -331,12 +331,12 @@ async def review(
     check_panel(panel, listed)
     system = instructions(focus)
 
-    def plan(collected: Collected | None) -> Plan[list[Message]]:
-        if collected is None or not collected.gathered:
+    def plan(collected: Collected | None) -> Plan[tuple[list[Message], locate.Shown]]:
+        shown = shown_of(collected) if collected is not None else locate.Shown()
+        if collected is None or not shown.lines:
             what = f"git diff {diff.strip()}" if diff.strip() else "the files given"
-            raise ToolError(f"nothing to review: {what} has no changes or readable text"
-                            + (f" ({'; '.join(s.path + ': ' + s.reason for s in collected.skipped[:3])})"
-                               if collected is not None and collected.skipped else ""))
+            skipped = "; ".join(f"{s.path}: {s.reason}" for s in (collected.skipped if collected else [])[:3])
+            raise ToolError(f"nothing to review: {what} shows no lines of code" + (f" ({skipped})" if skipped else ""))
         media = sorted(collected.kinds - {"text"})
         if media:
             raise ToolError(f"review reads code: leave the {' and '.join(media)} files out")
@@ -346,17 +346,17 @@ async def review(
             {"role": "user", "content": [*collected.parts, {"type": "text", "text": request}]},
         ]
         tokens = message_tokens([messages[0]]) + collected.est_tokens + message_tokens([messages[1]])
-        return Plan(messages, [Ask(model, tokens) for model in panel])
+        return Plan((messages, shown), [Ask(model, tokens) for model in panel])
 
     prepared = await prepare(ctx, files, diff, roots, plan, max_cost_usd=max_cost_usd, dry_run=dry_run)
     if prepared.dry_run:
         dry = ReviewResult(summary=f"dry run: {len(panel)} models would review; nothing was sent", findings=[],
                            models=[ModelRow(model=m, status="ok") for m in panel])
         return respond(prepared.report(dry))
+    messages, shown = prepared.payload
     started = time.monotonic()
-    answers = await ask_all(ctx, panel, prepared.payload, state.settings.review_timeout_s)
-    assert prepared.collected is not None
-    kept = conclude(answers, shown_of(prepared.collected), time.monotonic() - started)
+    answers = await ask_all(ctx, panel, messages, state.settings.review_timeout_s)
+    kept = conclude(answers, shown, time.monotonic() - started)
     new_id = "rev_" + uuid.uuid4().hex[:16]
     state.reviews[(owner, new_id)] = kept
     result, shrink = result_of(kept, new_id, format or "findings", 0)
