@@ -2,7 +2,7 @@
 
 Models describe one problem in different words ("SQL injection via f-string" / "user input interpolated into SQL
 query"), so exact titles cannot be compared. The words are reduced to what carries meaning: identifiers split
-(`userId` -> user id, `verify=False` -> verify false), a light suffix-stripping stem (`backtracking` and
+(`userId` -> user id, `rows.Close()` -> rows close), a light suffix-stripping stem (`backtracking` and
 `backtracks` -> backtrack), English stop words and review boilerplate ("use", "should", "issue") dropped, and a few
 well-known abbreviations spelled out (`XSS` -> cross site scripting). Titles are also compared by character
 trigrams, which forgive spelling variants (`unsanitised`/`unsanitized`). Everything is sets and small dicts: a
