@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from opper_mcp.store.base import (
     Bounds,
+    Charge,
     ConversationSummary,
     Message,
     StoreUnavailable,
@@ -60,6 +61,30 @@ CREATE TABLE IF NOT EXISTS opper_mcp_turns (
     size integer NOT NULL
 );
 CREATE INDEX IF NOT EXISTS opper_mcp_turns_conversation ON opper_mcp_turns (conversation_id, seq);
+CREATE TABLE IF NOT EXISTS opper_mcp_spend (
+    owner text NOT NULL,
+    period text NOT NULL,
+    nusd bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (owner, period)
+);
+"""
+
+# One statement, so one round trip: add the amount if store.base.within(spent, amount, limit) holds (a new row
+# with spent = 0, an existing one under its row lock), else change nothing and report the total as it is.
+CHARGE = """
+WITH up AS (
+    INSERT INTO opper_mcp_spend AS s (owner, period, nusd, expires_at)
+    SELECT %(owner)s, %(period)s, %(amount)s, to_timestamp(%(expires)s)
+    WHERE %(limit)s::bigint IS NULL OR (0 < %(limit)s::bigint AND %(amount)s::bigint <= %(limit)s::bigint)
+    ON CONFLICT (owner, period) DO UPDATE SET nusd = s.nusd + EXCLUDED.nusd, expires_at = EXCLUDED.expires_at
+    WHERE %(limit)s::bigint IS NULL OR (s.nusd < %(limit)s::bigint AND s.nusd + EXCLUDED.nusd <= %(limit)s::bigint)
+    RETURNING s.nusd
+)
+SELECT true, nusd FROM up
+UNION ALL
+SELECT false, coalesce((SELECT nusd FROM opper_mcp_spend WHERE owner = %(owner)s AND period = %(period)s), 0)
+WHERE NOT EXISTS (SELECT 1 FROM up)
 """
 
 APPEND = """
@@ -192,6 +217,7 @@ class PostgresConversationStore:
         if now - self._last_sweep >= self.sweep_interval_s:
             self._last_sweep = now
             await conn.execute("DELETE FROM opper_mcp_conversations WHERE expires_at <= now()")
+            await conn.execute("DELETE FROM opper_mcp_spend WHERE expires_at <= now()")
 
     async def create(self, owner: str, model: str, first_prompt: str) -> str:
         conversation_id = new_id()
@@ -284,6 +310,27 @@ class PostgresConversationStore:
         failure = await self._probe()
         if failure is not None:
             raise self._unavailable(failure)
+
+    async def charge(self, owner: str, window: str, amount: int, limit: int | None, *, expires_at: float) -> Charge:
+        params = {"owner": owner, "period": window, "amount": amount, "limit": limit, "expires": expires_at}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> Charge:
+            cur = await conn.execute(CHARGE, params)
+            row = await cur.fetchone()
+            assert row is not None
+            return Charge(bool(row[0]), int(row[1]))
+
+        return await self._call(run)
+
+    async def spent(self, owner: str, window: str) -> int:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> int:
+            cur = await conn.execute(
+                "SELECT nusd FROM opper_mcp_spend WHERE owner = %s AND period = %s AND expires_at > now()",
+                (owner, window))
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._call(run)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
