@@ -83,7 +83,9 @@ def test_window_is_the_utc_day() -> None:
 # ---- through the tools --------------------------------------------------------------------------
 
 
-async def test_refusal_says_spent_limit_and_reset_and_sends_nothing(fake_opper: FakeOpperServer, tmp_path: Path) -> None:
+async def test_refusal_says_spent_limit_and_reset_and_sends_nothing(
+    fake_opper: FakeOpperServer, tmp_path: Path
+) -> None:
     noon = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
     settings = make_settings(fake_opper.url, tmp_path / "cache", budget_usd_per_day=0.01)
     async with serving(settings, clock=lambda: noon) as (client, state):

@@ -73,6 +73,14 @@ async def through(url: str, token: str, log: ReplicaLog | None = None) -> AsyncI
         yield client
 
 
+def write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def read(path: Path) -> str:
+    return path.read_text()
+
+
 def ask(prompt: str, **more: Any) -> dict[str, Any]:
     return {"model": CHAT_MODEL, "prompt": prompt, "max_tokens": 50, **more}
 
@@ -96,7 +104,7 @@ async def test_budgets_are_counted_apart_and_shared_across_replicas(deployment: 
         async with through(r2.url, deployment["alice"]) as alice:  # the same call's estimate, asked of replica B
             estimate = data_of(await alice.call_tool("chat", ask("second", dry_run=True)))["est_cost_usd"]
         limit = first["cost_usd"] + estimate / 2  # what is left is less than the next call's estimate
-        budgets.write_text(f"alice {limit!r}\nbob 1\n")  # replicas re-read it at their next call
+        write(budgets, f"alice {limit!r}\nbob 1\n")  # replicas re-read it at their next call
 
         async with through(r2.url, deployment["alice"]) as alice:  # refused on replica B: the count is shared
             message = error_text(await alice.call_tool("chat", ask("second")))
@@ -117,7 +125,7 @@ async def test_budgets_are_counted_apart_and_shared_across_replicas(deployment: 
         assert await spent_today(deployment["store_url"], "name:alice") == spent
         assert await spent_today(deployment["store_url"], "name:bob") == nano(second["cost_usd"])
     finally:
-        budgets.write_text(BUDGETS)
+        write(budgets, BUDGETS)
 
 
 async def test_audit_lines_from_both_replicas_hold_no_secret(deployment: dict[str, Any]) -> None:
@@ -128,7 +136,7 @@ async def test_audit_lines_from_both_replicas_hold_no_secret(deployment: dict[st
     async with through(r2.url, deployment["bob"]) as bob:
         panel = data_of(await bob.call_tool("roundtable", {"input": PLANTED, "models": [CHAT_MODEL, "openai/gpt-5"]}))
         error_text(await bob.call_tool("chat", ask(PLANTED, model="nobody/unknown-model")))
-    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    lines = [json.loads(line) for line in read(audit).splitlines()]
     assert all(set(line) == {"time", "replica", "caller", "tool", "outcome", "duration_ms", "models", "cost_usd",
                              "est_cost_usd", "trace_ids"} for line in lines)
     mine = next(line for line in lines if line["trace_ids"] == [chat["trace_id"]])
@@ -139,7 +147,7 @@ async def test_audit_lines_from_both_replicas_hold_no_secret(deployment: dict[st
     assert theirs["cost_usd"] == pytest.approx(panel["total_cost_usd"]) and len(theirs["models"]) == 2
     failed = [line for line in lines if line["models"] == ["nobody/unknown-model"]]
     assert failed and failed[-1]["outcome"] == "error" and failed[-1]["cost_usd"] is None
-    text = audit.read_text() + "".join(r.stderr() for r in deployment["replicas"])
+    text = read(audit) + "".join(r.stderr() for r in deployment["replicas"])
     for secret in (PLANTED, deployment["alice"], deployment["bob"], TEST_KEY, METRICS_TOKEN, deployment["password"]):
         assert secret not in text
     print("\n" + "\n".join(json.dumps(line) for line in (mine, theirs, failed[-1])))

@@ -5,20 +5,25 @@ read-modify-write. The append first updates its conversation's row (owner checke
 takes that row's lock: concurrent appends to one conversation queue on it and their turns are numbered in
 arrival order. Age is an `expires_at` column, filtered on every read and swept on writes (at most once a
 minute per process). The schema is created on first use under an advisory lock, so N replicas starting
-at once do not trip over each other. The pool connects lazily and replaces broken connections by itself.
+at once do not trip over each other. The pool connects lazily and replaces broken connections by itself;
+checking a connection it hands out costs no round trip when it was in use lately (see `Liveness`), so a
+store call is one round trip.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import select
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from opper_mcp.store.base import (
@@ -118,6 +123,39 @@ WHERE id = %(id)s
 """
 
 
+class Liveness:
+    """The pool's check of a connection it hands out, without a round trip for one in recent use.
+
+    psycopg_pool's own check sends an empty query on every checkout: a second round trip for every store call.
+    A connection handed out within the last `recheck_s` whose socket has nothing to read is alive as far as one
+    more round trip could tell: a server that closed it (restart, crash, termination) left an error message or
+    an end of stream there. Anything else (data waiting, an older or unknown connection, not idle) gets the full
+    check, which fails on a dead connection so the pool replaces it before anyone uses it.
+    """
+
+    def __init__(self, recheck_s: float = 30.0) -> None:
+        self.recheck_s = recheck_s
+        self._seen: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def __call__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        now = time.monotonic()
+        last = self._seen.get(conn)
+        if last is None or now - last >= self.recheck_s or not _quiet(conn):
+            await AsyncConnectionPool.check_connection(conn)
+        self._seen[conn] = now
+
+
+def _quiet(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Idle, open, and nothing from the server waiting on the socket (a zero-timeout poll, no I/O)."""
+    if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
 class PostgresConversationStore:
     backend = "postgres"
 
@@ -138,7 +176,7 @@ class PostgresConversationStore:
         return AsyncConnectionPool(
             self.url, min_size=1, max_size=8, open=False, timeout=self.timeout_s,
             kwargs={"connect_timeout": max(1, int(min(self.timeout_s, 3))), "autocommit": True},
-            check=AsyncConnectionPool.check_connection, reconnect_timeout=3600, name="opper-mcp-store",
+            check=Liveness(), reconnect_timeout=3600, name="opper-mcp-store",
         )
 
     async def _conn_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:

@@ -54,22 +54,26 @@ class SQLiteConversationStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS conversations ("
-                " id TEXT PRIMARY KEY, owner TEXT NOT NULL, updated REAL NOT NULL, messages TEXT NOT NULL)"
-            )
-            present = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
-            for name, decl in COLUMNS.items():
-                if name not in present:
-                    conn.execute(f"ALTER TABLE conversations ADD COLUMN {name} {decl}")
-            conn.execute("CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated)")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS spend ("
-                " owner TEXT NOT NULL, period TEXT NOT NULL, nusd INTEGER NOT NULL, expires REAL NOT NULL,"
-                " PRIMARY KEY (owner, period))"
-            )
+            self._write(conn, lambda: self._schema(conn))  # one process at a time: no upgrade runs twice
             self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _schema(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS conversations ("
+            " id TEXT PRIMARY KEY, owner TEXT NOT NULL, updated REAL NOT NULL, messages TEXT NOT NULL)"
+        )
+        present = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
+        for name, decl in COLUMNS.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE conversations ADD COLUMN {name} {decl}")
+        conn.execute("CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS spend ("
+            " owner TEXT NOT NULL, period TEXT NOT NULL, nusd INTEGER NOT NULL, expires REAL NOT NULL,"
+            " PRIMARY KEY (owner, period))"
+        )
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
