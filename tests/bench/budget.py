@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -58,7 +59,8 @@ class Relay:
             finally:
                 dst.close()
 
-        await asyncio.gather(pump(client_r, server_w, "client"), pump(server_r, client_w, "server"))
+        with contextlib.suppress(asyncio.CancelledError):  # the run ends with connections still open
+            await asyncio.gather(pump(client_r, server_w, "client"), pump(server_r, client_w, "server"))
 
     def reset(self) -> None:
         self.round_trips = 0
@@ -85,7 +87,7 @@ async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
 async def measure(name: str, store: ConversationStore, baseline: Callable[[], Awaitable[Any]], relay: Relay | None,
                   n: int) -> list[str]:
     budget = Budget(store, Limits(1_000_000.0))
-    for i in range(5):  # warm: connections, schema, scripts loaded
+    for _ in range(5):  # warm: connections, schema, scripts loaded
         await budget.settle("warm", await budget.hold("warm", "warm", 0.001), 0.0005, failed=False)
         await baseline()
 
