@@ -144,7 +144,8 @@ class Settings(BaseModel):
         "NAME a named token's name; re-read when it changes", OPS_GROUP, parse=Path)] = None
     metrics_port: Annotated[int | None, Field(ge=1, le=65535), Option(
         "--metrics-port", "OPPER_MCP_METRICS_PORT", "serve Prometheus metrics at /metrics on this port of "
-        "--metrics-host, apart from the MCP port (default: off)", OPS_GROUP, parse=int)] = None
+        "--metrics-host, apart from the MCP port (default: off; OPPER_MCP_METRICS_TOKEN serves them on the MCP "
+        "port behind that token)", OPS_GROUP, parse=int)] = None
     metrics_host: Annotated[str, Option(
         "--metrics-host", "OPPER_MCP_METRICS_HOST", "address of --metrics-port (default 127.0.0.1)",
         OPS_GROUP)] = "127.0.0.1"

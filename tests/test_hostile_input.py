@@ -293,6 +293,13 @@ TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStr
         "choices": st.lists(any_text, min_size=2, max_size=20), "instructions": strings, "summary_model": models,
         "output_schema": schemas, "timeout_ms": st.integers(1_000, 300_000),
     }),
+    "review": ({}, {
+        "diff": st.one_of(st.sampled_from(["working", "staged", "HEAD~1..HEAD", "no-such-ref", "--output=/tmp/x"]),
+                          any_text),
+        "files": st.lists(any_text, max_size=3), "models": st.lists(models, max_size=4), "focus": strings,
+        "format": st.sampled_from(["findings", "sarif"]), "max_cost_usd": st.floats(0.0001, 10),
+        "dry_run": st.booleans(), "review_id": any_text, "offset": st.integers(0, 100),
+    }),
     "conversations": ({}, {"delete": st.one_of(conversation_ids, any_text), "limit": st.integers(1, 100)}),
     "web_search": ({"query": strings}, {"max_results": st.integers(1, 20)}),
     "web_fetch": ({"url": st.one_of(
@@ -354,6 +361,12 @@ def test_list_models_hostile(portal_client: tuple[BlockingPortal, Client], args:
 @_settings(80)
 def test_chat_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
     run_one(portal_client, "chat", args)
+
+
+@given(args=tool_args("review"))
+@_settings(25)
+def test_review_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "review", args)
 
 
 @given(args=tool_args("roundtable"))

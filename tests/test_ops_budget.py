@@ -215,3 +215,19 @@ async def test_calls_racing_at_the_limit_never_pass_it(
     assert outcomes.count("refused") + admitted == 40, outcomes
     assert fits <= admitted < 40 and total <= nano(0.05), (fits, admitted, total)
     assert fake_opper.state.request_count(CHAT_PATH) == admitted
+
+
+async def test_a_cancelled_call_keeps_its_hold(fake_opper: FakeOpperServer, tmp_path: Path) -> None:
+    """Opper may have billed a call cancelled mid-answer and reports no cost for it: its estimate counts."""
+    from tests.support import cancel_mid_stream
+
+    fake_opper.state.chunk_delay = 0.05
+    settings = make_settings(fake_opper.url, tmp_path / "cache", budget_usd_per_day=1.0)
+    async with serving(settings) as (client, state):
+        args = chat("a long answer please " * 30, max_tokens=1_000)
+        est = data_of(await client.call_tool("chat", {**args, "dry_run": True}))["est_cost_usd"]
+        await cancel_mid_stream(client, fake_opper, "chat", args, chunks=2)
+        with anyio.fail_after(5):
+            while await spent(state) == 0:  # noqa: ASYNC110 (a store, not an event, says when the call ended)
+                await anyio.sleep(0.02)
+        assert await spent(state) == nano(est)
