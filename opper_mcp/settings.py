@@ -237,7 +237,8 @@ class Settings(BaseModel):
         """Strings that must never appear in output or logs."""
         from opper_mcp.store.url import passwords_of
 
-        found = [s.get_secret_value() for s in (self.api_key, self.http_token, self.metrics_token) if s is not None]
+        found = [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
+        found += [self.metrics_token.get_secret_value()] if self.metrics_token is not None else []
         return found + (passwords_of(self.store_url) if self.store_url else [])
 
     def check_http(self) -> None:

@@ -181,22 +181,26 @@ async def test_store_down_refuses_with_a_clear_error(fake_opper: FakeOpperServer
     assert fake_opper.state.request_count(CHAT_PATH) == 0
 
 
-@pytest.fixture
-def two_replicas_on_one_file(fake_opper: FakeOpperServer, tmp_path: Path) -> Iterator[list[Settings]]:
-    store = f"sqlite://{tmp_path / 'shared.sqlite3'}"
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def two_replicas(
+    request: pytest.FixtureRequest, fake_opper: FakeOpperServer, tmp_path: Path
+) -> Iterator[list[Settings]]:
+    """Two servers' settings on one store (a SQLite file, or a real Redis or PostgreSQL)."""
+    name = str(request.param)
+    store = f"sqlite://{tmp_path / 'shared.sqlite3'}" if name == "sqlite" else request.getfixturevalue(f"{name}_url")
     yield [make_settings(fake_opper.url, tmp_path / f"cache{n}", budget_usd_per_day=0.05, store=store)
            for n in range(2)]
 
 
 async def test_calls_racing_at_the_limit_never_pass_it(
-    two_replicas_on_one_file: list[Settings], fake_opper: FakeOpperServer
+    two_replicas: list[Settings], fake_opper: FakeOpperServer
 ) -> None:
     """40 chats at once through two servers sharing one count: each is admitted against the count including
     every other call's hold, so the total stays within the limit (the emulator's answers cost less than their
     estimates: the documented bound, limit + what admitted calls cost beyond their estimates, is the limit)."""
     fake_opper.state.chunk_delay = 0.01  # calls overlap: holds are taken while others are in flight
     async with AsyncExitStack() as stack:
-        pairs = [await stack.enter_async_context(serving(s)) for s in two_replicas_on_one_file]
+        pairs = [await stack.enter_async_context(serving(s)) for s in two_replicas]
         outcomes: list[str] = []
         est = data_of(await pairs[0][0].call_tool("chat", chat("race 0", max_tokens=2_000, dry_run=True)))
         fits = int(0.05 // est["est_cost_usd"])  # holds that fit side by side: 4 at ~$0.01 each
