@@ -233,6 +233,8 @@ def serve(settings: Settings) -> int:
         where += f", replica {settings.replica}"
         if settings.tokens_file is not None:
             where += f", named tokens from {settings.tokens_file}"
+        if settings.metrics_port is not None:
+            where += f", metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics"
     store = ""
     if settings.store_url:
         from opper_mcp.store import redact_url
@@ -250,7 +252,7 @@ def serve(settings: Settings) -> int:
 
             # uvicorn shuts down gracefully on SIGTERM, then re-raises it: make that a clean exit 0, like Ctrl-C.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
-            anyio.run(serve_http, server, settings, state.conversations)
+            anyio.run(serve_http, server, settings, state.conversations, state.ops)
     except KeyboardInterrupt:
         pass
     return 0

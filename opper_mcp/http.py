@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
@@ -17,9 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opper_mcp import __version__
 from opper_mcp.auth.named_tokens import tokens_file
+from opper_mcp.ops.metrics import auth_failure
 from opper_mcp.settings import Settings, is_loopback
 from opper_mcp.store import ConversationStore
 from opper_mcp.store.health import StoreHealth
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from opper_mcp.ops import Ops
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ CORS_REQUEST_HEADERS = (
     "Mcp-Method", "Mcp-Name", "Mcp-Protocol-Version", "Mcp-Session-Id",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+METRICS_PATH = "/metrics"
+OWN_AUTH_PATHS = ("/healthz", METRICS_PATH)  # /healthz needs none, /metrics has its own token
 
 
 def _with_ports(values: tuple[str, ...]) -> list[str]:
@@ -62,7 +72,7 @@ class Guard:
         self.security = TransportSecurityMiddleware(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or scope["path"] in OWN_AUTH_PATHS:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -79,8 +89,10 @@ class Guard:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
+            auth_failure("missing_token")
             return _unauthorized("missing bearer token", "invalid_request")
         if mode == "token" and not self._known_token(token):
+            auth_failure("invalid_token")
             return _unauthorized("invalid bearer token", "invalid_token")
         return None
 
@@ -122,7 +134,9 @@ def _unauthorized(message: str, error: str) -> Response:
     )
 
 
-def build_http_app(server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None) -> Starlette:
+def build_http_app(
+    server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None, ops: Ops | None = None
+) -> Starlette:
     """The SDK's own Starlette app with /healthz beside /mcp: no second app or mount to pass through."""
     security = transport_security(settings)
     app = server.streamable_http_app(  # its lifespan runs the session manager
@@ -146,6 +160,9 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
         return JSONResponse(body)
 
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"]))
+    if ops is not None and ops.metrics is not None and settings.metrics_token is not None:
+        app.router.routes.append(Route(METRICS_PATH, metrics_endpoint(ops, health, settings.metrics_token),
+                                       methods=["GET"]))
     if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
         app.add_middleware(Guard, settings=settings, security=security)
     if settings.allowed_origins:
@@ -159,6 +176,39 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
         )
     app.add_middleware(ReplicaHeader, replica=settings.replica)  # outermost: refusals carry it too
     return app
+
+
+def metrics_endpoint(ops: Ops, health: StoreHealth | None, token: SecretStr | None) -> Any:
+    """/metrics (its own bearer token on the MCP port, none on --metrics-port); the store's health is read
+    (at most one ping a second, shared with /healthz) at each scrape."""
+    from opper_mcp.ops.metrics import asgi_app
+
+    metrics = ops.metrics
+    assert metrics is not None
+
+    async def refresh() -> None:
+        if health is not None:
+            state = await health.state()
+            metrics.store_state(state["backend"], bool(state["ok"]))
+
+    return asgi_app(metrics, token=token.get_secret_value() if token is not None else None, refresh=refresh)
+
+
+def metrics_server(settings: Settings, ops: Ops, store: ConversationStore | None) -> Any:
+    """The --metrics-port listener: a second uvicorn server in this event loop, serving /metrics only."""
+    import uvicorn
+
+    endpoint = metrics_endpoint(ops, StoreHealth(store) if store is not None else None, None)
+    app = Starlette(routes=[Route(METRICS_PATH, endpoint, methods=["GET"])])
+
+    class Quiet(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the MCP server handles the signals and stops this one
+            yield
+
+    config = uvicorn.Config(app, host=settings.metrics_host, port=settings.metrics_port or 0, log_config=None,
+                            access_log=False, lifespan="off")
+    return Quiet(config)
 
 
 GRACE_S = 10.0
@@ -182,10 +232,13 @@ class InFlight:
             self.count -= 1
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None) -> None:
+async def serve_http(
+    server: MCPServer[Any], settings: Settings, store: ConversationStore | None = None, ops: Ops | None = None
+) -> None:
     import asyncio
     import socket
 
+    import anyio
     import uvicorn
     from sse_starlette.sse import AppStatus
 
@@ -207,7 +260,7 @@ async def serve_http(server: MCPServer[Any], settings: Settings, store: Conversa
             await super().shutdown(sockets)
 
     AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
-    app = InFlight(build_http_app(server, settings, store))
+    app = InFlight(build_http_app(server, settings, store, ops))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -217,4 +270,13 @@ async def serve_http(server: MCPServer[Any], settings: Settings, store: Conversa
         timeout_graceful_shutdown=int(GRACE_S),
         lifespan="on",
     )
-    await Server(config).serve()
+    if ops is None or ops.metrics is None or settings.metrics_port is None:
+        await Server(config).serve()
+        return
+    side = metrics_server(settings, ops, store)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(side.serve)
+        try:
+            await Server(config).serve()
+        finally:
+            side.should_exit = True

@@ -16,6 +16,7 @@ from opper_mcp.compact_schema import compact
 from opper_mcp.openapi.store import SpecStore
 from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import ClientConfig, OpperClient
+from opper_mcp.ops import wanted as ops_wanted
 from opper_mcp.runtime.guard import guarded
 from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.runtime.state import AppState
@@ -72,6 +73,12 @@ def make_tool(entry: ToolEntry) -> Tool:
 
 def build_state(settings: Settings) -> AppState:
     """Construct (but do not start) everything the tools share. No network, no files."""
+    conversations = open_store(settings.store_url, settings.resolved_cache_dir)
+    ops = None
+    if ops_wanted(settings):  # spend limits, metrics, audit: loaded only when configured
+        from opper_mcp.ops import build_ops
+
+        ops = build_ops(settings, conversations)
     opper = OpperClient(
         ClientConfig(
             base_url=settings.base_url,
@@ -79,6 +86,7 @@ def build_state(settings: Settings) -> AppState:
             connect_timeout_s=settings.connect_timeout_s,
             max_retries=settings.max_retries,
             backoff_base_s=settings.retry_backoff_s,
+            observer=ops.metrics if ops is not None else None,
         ),
         None if settings.auth_mode == "passthrough" else settings.api_key,
     )
@@ -87,7 +95,8 @@ def build_state(settings: Settings) -> AppState:
         opper=opper,
         catalog=ModelCatalog(ttl_s=settings.models_ttl_s),
         spec=SpecStore(spec.spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
-        conversations=open_store(settings.store_url, settings.resolved_cache_dir),
+        conversations=conversations,
+        ops=ops,
     )
 
 
@@ -101,6 +110,8 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         finally:
             await app_state.opper.aclose()
             await app_state.conversations.aclose()
+            if app_state.ops is not None and app_state.ops.audit is not None:
+                app_state.ops.audit.close()
 
     server: MCPServer[AppState] = MCPServer(
         "opper-mcp",

@@ -28,6 +28,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 CONTEXT_GROUP = "code context (chat/roundtable files and diff)"
 HTTP_GROUP = "HTTP transport"
+OPS_GROUP = "team service: spend limits, metrics, audit"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,27 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024), Option(
         "--max-body-bytes", "OPPER_MCP_MAX_BODY_BYTES", "largest request body accepted, else 413 (default 4 MiB)",
         HTTP_GROUP, parse=int)] = 4 * 1024 * 1024
+    # Team service (opper_mcp.ops)
+    budget_usd_per_day: Annotated[float | None, Field(ge=0, allow_inf_nan=False), Option(
+        "--budget-usd-per-day", "OPPER_MCP_BUDGET_USD_PER_DAY", "spend limit per caller per UTC day, in USD, "
+        "counted in the store (shared by replicas); default none", OPS_GROUP, parse=float)] = None
+    budget_file: Annotated[Path | None, Option(
+        "--budget-file", "OPPER_MCP_BUDGET_FILE", "per-caller limits, one `NAME USD` (or `NAME none`) per line, "
+        "NAME a named token's name; re-read when it changes", OPS_GROUP, parse=Path)] = None
+    metrics_port: Annotated[int | None, Field(ge=1, le=65535), Option(
+        "--metrics-port", "OPPER_MCP_METRICS_PORT", "serve Prometheus metrics at /metrics on this port of "
+        "--metrics-host, apart from the MCP port (default: off; OPPER_MCP_METRICS_TOKEN serves them on the MCP "
+        "port behind that token)", OPS_GROUP, parse=int)] = None
+    metrics_host: Annotated[str, Option(
+        "--metrics-host", "OPPER_MCP_METRICS_HOST", "address of --metrics-port (default 127.0.0.1)",
+        OPS_GROUP)] = "127.0.0.1"
+    metrics_token: Annotated[SecretStr | None, Option(
+        None, "OPPER_MCP_METRICS_TOKEN", "Serve Prometheus metrics at /metrics on the MCP port too, to "
+        "`Authorization: Bearer <this token>` only (its own token: a caller's token is refused there).",
+        OPS_GROUP)] = None
+    audit_log: Annotated[str | None, Option(
+        "--audit-log", "OPPER_MCP_AUDIT_LOG", "append one JSON line per tool call (time, caller, tool, models, "
+        "cost, outcome, trace ids, replica) to this file; - for stderr", OPS_GROUP)] = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -172,6 +194,14 @@ class Settings(BaseModel):
     @property
     def store_url(self) -> str | None:
         return self.store.get_secret_value() if self.store is not None else None
+
+    @field_validator("budget_file")
+    @classmethod
+    def _budget_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"budget file {value} does not exist (one `NAME USD` line per caller)")
+        return value
+
     @field_validator("allow_paths", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
@@ -208,6 +238,7 @@ class Settings(BaseModel):
         from opper_mcp.store.url import passwords_of
 
         found = [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
+        found += [self.metrics_token.get_secret_value()] if self.metrics_token is not None else []
         return found + (passwords_of(self.store_url) if self.store_url else [])
 
     def check_http(self) -> None:
@@ -229,6 +260,8 @@ class Settings(BaseModel):
                 f"tokens file {self.tokens_file} does not exist: create it with "
                 f"`opper-mcp token add NAME --tokens-file {self.tokens_file}`"
             )
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(f"--metrics-port {self.metrics_port} is the MCP port: choose another")
         if self.auth_mode == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to serve {self.host} without inbound auth: use --auth token or --auth passthrough"

@@ -21,7 +21,7 @@ import anyio
 import pytest
 
 from opper_mcp.store import Bounds, ConversationStore, StoreUnavailable, UnknownConversation, open_store
-from opper_mcp.store.base import size_of
+from opper_mcp.store.base import Charge, size_of
 from tests.services import PostgresService, RedisService
 
 pytestmark = pytest.mark.anyio
@@ -308,6 +308,70 @@ async def test_replicas_starting_at_once_on_an_empty_postgres_database(postgres_
     finally:
         for store in stores:
             await store.aclose()
+
+
+# ---- spend (budgets) -------------------------------------------------------------------------
+
+LATER = 4_102_444_800.0  # 2100-01-01: a record that does not expire during the test
+
+
+async def test_charge_counts_per_owner_and_window(store: ConversationStore) -> None:
+    assert await store.spent(ALICE, "2026-12-07") == 0
+    assert await store.charge(ALICE, "2026-12-07", 300, None, expires_at=LATER) == Charge(True, 300)
+    assert await store.charge(ALICE, "2026-12-07", 200, 1_000, expires_at=LATER) == Charge(True, 500)
+    assert await store.charge(ALICE, "2026-12-07", -50, None, expires_at=LATER) == Charge(True, 450)  # a refund
+    assert await store.spent(ALICE, "2026-12-07") == 450
+    assert await store.spent(BOB, "2026-12-07") == 0 and await store.spent(ALICE, "2026-12-08") == 0
+    assert await store.charge(BOB, "2026-12-07", 7, None, expires_at=LATER) == Charge(True, 7)
+    assert await store.spent(ALICE, "2026-12-07") == 450
+
+
+async def test_charge_refuses_past_the_limit_and_changes_nothing(store: ConversationStore) -> None:
+    assert await store.charge(ALICE, "w", 900, 1_000, expires_at=LATER) == Charge(True, 900)
+    assert await store.charge(ALICE, "w", 101, 1_000, expires_at=LATER) == Charge(False, 900)
+    assert await store.charge(ALICE, "w", 100, 1_000, expires_at=LATER) == Charge(True, 1_000)  # exactly at it
+    assert await store.charge(ALICE, "w", 0, 1_000, expires_at=LATER) == Charge(False, 1_000)  # at it: no more
+    assert await store.spent(ALICE, "w") == 1_000
+    # a first charge larger than the limit is refused too, and leaves no record
+    assert await store.charge(BOB, "w", 2_000, 1_000, expires_at=LATER) == Charge(False, 0)
+    assert await store.charge(BOB, "w", 0, 0, expires_at=LATER) == Charge(False, 0)  # a zero limit admits nothing
+    assert await store.spent(BOB, "w") == 0
+    # settling after the fact takes no limit, so the total may pass it (what the call really cost)
+    assert await store.charge(ALICE, "w", 250, None, expires_at=LATER) == Charge(True, 1_250)
+    assert await store.charge(ALICE, "w", 0, 5_000, expires_at=LATER) == Charge(True, 1_250)  # a check under it
+
+
+async def test_concurrent_charges_from_two_instances_never_pass_the_limit(backend: Backend) -> None:
+    """Replicas racing at the limit: exactly limit / amount charges admitted, the total never over it."""
+    replicas = [backend.store(), backend.store()]
+    admitted: list[int] = []
+    refused = 0
+
+    async def worker(store: ConversationStore) -> None:
+        nonlocal refused
+        while True:  # charge until refused: every worker ends up racing the others at the limit
+            charge = await store.charge(ALICE, "race", 1_000, 10_000, expires_at=LATER)
+            assert charge.spent <= 10_000
+            if not charge.admitted:
+                refused += 1
+                return
+            admitted.append(charge.spent)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):  # 4 workers per instance (more would measure TLS handshakes under load, not the count)
+            tg.start_soon(worker, replicas[n % 2])
+    assert sorted(admitted) == list(range(1_000, 10_001, 1_000))  # each total seen once: atomic increments
+    assert refused == 8 and await replicas[1].spent(ALICE, "race") == 10_000
+
+
+async def test_spend_records_expire(backend: Backend) -> None:
+    import time
+
+    store = backend.store()
+    await store.charge(ALICE, "old", 500, None, expires_at=time.time() + 1.0)
+    assert await store.spent(ALICE, "old") == 500
+    await anyio.sleep(1.3)
+    assert await store.spent(ALICE, "old") == 0
 
 
 # ---- outages -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx2
@@ -45,6 +45,14 @@ MAX_RETRY_AFTER_S = 30.0
 DRAIN_AFTER_DONE_S = 0.25
 
 
+class UpstreamObserver(Protocol):
+    """Told of each answer from Opper (`response("200")`, `"error"` for none) and each stream opened (+1) or
+    closed (-1): what the metrics count. Must be quick and never raise."""
+
+    def response(self, status: str) -> None: ...
+    def stream(self, delta: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     base_url: str
@@ -52,6 +60,7 @@ class ClientConfig:
     connect_timeout_s: float = 10.0
     max_retries: int = 3
     backoff_base_s: float = 0.5
+    observer: UpstreamObserver | None = None
 
 
 class _Pool:
@@ -287,9 +296,12 @@ class OpperClient:
             except httpx2.InvalidURL as exc:  # e.g. a query string past the URL length limit
                 raise OpperError(f"the request to {path} could not be made: {exc}", hint="shorten the arguments") \
                     from exc
+            observer = self.config.observer
             try:
                 response = await client.send(request, stream=stream)
             except httpx2.TransportError as exc:
+                if observer is not None:
+                    observer.response("error")
                 safe, error = self._transport_failure(exc, method, path, attempt)
                 if safe and self._may_retry(method, attempt):
                     log.info("%s %s: %s, retrying (%d)", method, path, type(exc).__name__, attempt + 1)
@@ -299,6 +311,8 @@ class OpperClient:
                 raise error from exc
 
             status = response.status_code
+            if observer is not None:
+                observer.response(str(status))
             if status < 400:
                 return response
             body = await _read_error_body(response)
@@ -351,9 +365,14 @@ class OpperClient:
         hdrs = self._headers(headers, auth=True, required=True)
         hdrs["Accept"] = "text/event-stream"
         response = await self._send("POST", path, params=None, json_body=json_body, headers=hdrs, stream=True)
+        observer = self.config.observer
+        if observer is not None:
+            observer.stream(1)
         try:
             yield SSEStream(response, self._secrets())
         finally:
+            if observer is not None:
+                observer.stream(-1)
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 

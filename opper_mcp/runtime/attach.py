@@ -191,6 +191,7 @@ class Reports(Protocol):
     est_cost_usd: float | None
     est_input_tokens: int | None
     note: str | None
+    spend: str | None
 
 
 def report(result: Reports, collected: Collected | None, est: CostEstimate | None) -> None:

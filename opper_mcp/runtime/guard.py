@@ -18,7 +18,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from opper_mcp.opper.errors import OpperError
-from opper_mcp.runtime.state import caller
+from opper_mcp.ops import ledger
+from opper_mcp.runtime import accounting
+from opper_mcp.runtime.state import AppState, caller
 from opper_mcp.store.base import StoreUnavailable
 
 log = logging.getLogger("opper_mcp.tools")
@@ -34,6 +36,9 @@ def guarded(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         started = time.monotonic()
         outcome = "cancelled"
+        ctx = _ctx(args, kwargs)
+        record = accounting.begin(ctx, fn.__name__) if ctx is not None else None  # ops: budget, metrics, audit
+        token = ledger.current.set(record) if record is not None else None
         try:
             result = await _call(fn, *args, **kwargs)
             outcome = "ok"
@@ -43,16 +48,25 @@ def guarded(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise
         finally:
             if log.isEnabledFor(logging.INFO):
-                log.info("tool=%s caller=%s duration_ms=%d outcome=%s", fn.__name__, _who(args, kwargs),
+                log.info("tool=%s caller=%s duration_ms=%d outcome=%s", fn.__name__,
+                         record.caller if record is not None else _who(args, kwargs),
                          (time.monotonic() - started) * 1000, outcome)
+            if record is not None and ctx is not None and token is not None:
+                ledger.current.reset(token)
+                await accounting.finish(ctx, record, outcome)
 
     return wrapper
 
 
+def _ctx(args: tuple[object, ...], kwargs: dict[str, object]) -> Context[AppState] | None:
+    ctx = kwargs.get("ctx", args[0] if args else None)
+    return ctx if isinstance(ctx, Context) else None
+
+
 def _who(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
     """The caller's name or key fingerprint for the log line; never fails the call."""
-    ctx = kwargs.get("ctx", args[0] if args else None)
-    if not isinstance(ctx, Context):
+    ctx = _ctx(args, kwargs)
+    if ctx is None:
         return "-"
     try:
         return caller(ctx).label

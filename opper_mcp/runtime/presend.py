@@ -22,7 +22,8 @@ from opper_mcp.context.budget import estimate as estimate_cost
 from opper_mcp.context.estimate import IMAGE_TOKENS, estimate_tokens
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import ModelInfo
-from opper_mcp.runtime import attach
+from opper_mcp.ops import ledger
+from opper_mcp.runtime import accounting, attach
 from opper_mcp.runtime.attach import Collected, Reports
 from opper_mcp.runtime.state import ToolContext, app_state, opper_for
 
@@ -69,8 +70,9 @@ class Prepared(Generic[T]):
     dry_run: bool = False
 
     def report(self, result: R) -> R:
-        """`result` with what was attached and skipped and the estimates filled in."""
+        """`result` with what was attached and skipped, the estimates and the caller's spend filled in."""
         attach.report(result, self.collected, self.estimate)
+        result.spend = accounting.spend_line()
         return result
 
 
@@ -86,12 +88,15 @@ async def prepare(
 ) -> Prepared[T]:
     """Gather the context, `build` the request from it, and check every planned call before anything is sent.
 
-    The catalogue is read only when the call attaches context, sets `max_cost_usd` or is a dry run.
+    The catalogue is read only when the call attaches context, sets `max_cost_usd`, is a dry run or counts
+    against a spend limit; then the estimate is held against the caller's limit (see `ops.budget`).
     """
     collected = await attach.read_context(ctx, files, diff, roots)
     plan = build(collected)
+    ledger.asked(*(ask.model for ask in plan.asks))
     prepared = Prepared(plan.payload, collected, dry_run=dry_run)
-    if collected is None and max_cost_usd is None and not dry_run:
+    budgeted = accounting.budgeted(ctx)
+    if collected is None and max_cost_usd is None and not dry_run and not budgeted:
         return prepared
     models = await catalog(ctx)
     calls: list[Call] = []
@@ -109,6 +114,8 @@ async def prepare(
             name, price = f"summary ({priciest.model} rate)", priciest.prices
         calls.append(Call(name, plan.summary.prompt_tokens + answers, None, price))
     prepared.estimate = cost_guard(calls, max_cost_usd, models)
+    if budgeted and not dry_run:
+        await accounting.hold(ctx, prepared.estimate)
     return prepared
 
 

@@ -17,6 +17,7 @@ from opper_mcp.store import ConversationStore
 
 if TYPE_CHECKING:
     from opper_mcp.openapi.store import SpecStore
+    from opper_mcp.ops import Ops
 
 
 JUST_PRODUCED_S = 300.0  # how long after chat/roundtable returned an id a 404 may still mean "not written yet"
@@ -40,6 +41,7 @@ class AppState:
     # (key fingerprint, trace id) of traces chat/roundtable just produced: get_trace waits for these to be written
     recent_traces: TTLCache[tuple[str, str], bool] = field(
         default_factory=lambda: TTLCache(maxsize=512, ttl=JUST_PRODUCED_S))
+    ops: Ops | None = None  # spend limits, metrics, audit (opper_mcp.ops); None when none is configured
 
 
 

@@ -10,6 +10,9 @@ Bounds, enforced by every backend:
   recently updated (per owner, so one busy caller never evicts a colleague's threads);
 - size: the stored turns of a conversation stay within `max_chars` (UTF-8 bytes of their JSON); an
   append that passes it drops the oldest turns, never the newest, and the system prompt is kept apart.
+
+The store also keeps each caller's spend per window (`charge`, `spent`: `opper_mcp.ops.budget` decides what
+they mean): an integer count of nano-USD per (owner, window), changed atomically, so N replicas share it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ class ConversationSummary:
     model: str
     turns: int
     updated: datetime
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What `charge` did: `admitted` (the amount was added) and the window's total after it (or, refused, as it is)."""
+
+    admitted: bool
+    spent: int
+
+
+def within(spent: int, amount: int, limit: int | None) -> bool:
+    """The rule every backend applies atomically: with a limit, an amount is added only while the total was under
+    it and stays within it (a zero amount is a pure check: admitted while under the limit)."""
+    return limit is None or (spent < limit and spent + amount <= limit)
 
 
 class UnknownConversation(LookupError):
@@ -77,6 +94,15 @@ class ConversationStore(Protocol):
     async def delete(self, conversation_id: str, owner: str) -> bool: ...
     async def ping(self) -> None:
         """Raises StoreUnavailable unless the store answers."""
+        ...
+
+    async def charge(self, owner: str, window: str, amount: int, limit: int | None, *, expires_at: float) -> Charge:
+        """Add `amount` (nano-USD; negative to give back) to the owner's spend in `window`, in one atomic step
+        and one round trip, if `within(spent, amount, limit)`; the record may go once `expires_at` (epoch s) passed."""
+        ...
+
+    async def spent(self, owner: str, window: str) -> int:
+        """The owner's spend in `window` (0 when none was counted)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -5,24 +5,30 @@ read-modify-write. The append first updates its conversation's row (owner checke
 takes that row's lock: concurrent appends to one conversation queue on it and their turns are numbered in
 arrival order. Age is an `expires_at` column, filtered on every read and swept on writes (at most once a
 minute per process). The schema is created on first use under an advisory lock, so N replicas starting
-at once do not trip over each other. The pool connects lazily and replaces broken connections by itself.
+at once do not trip over each other. The pool connects lazily and replaces broken connections by itself;
+checking a connection it hands out costs no round trip when it was in use lately (see `Liveness`), so a
+store call is one round trip.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import select
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from opper_mcp.store.base import (
     Bounds,
+    Charge,
     ConversationSummary,
     Message,
     StoreUnavailable,
@@ -60,6 +66,30 @@ CREATE TABLE IF NOT EXISTS opper_mcp_turns (
     size integer NOT NULL
 );
 CREATE INDEX IF NOT EXISTS opper_mcp_turns_conversation ON opper_mcp_turns (conversation_id, seq);
+CREATE TABLE IF NOT EXISTS opper_mcp_spend (
+    owner text NOT NULL,
+    period text NOT NULL,
+    nusd bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (owner, period)
+);
+"""
+
+# One statement, so one round trip: add the amount if store.base.within(spent, amount, limit) holds (a new row
+# with spent = 0, an existing one under its row lock), else change nothing and report the total as it is.
+CHARGE = """
+WITH up AS (
+    INSERT INTO opper_mcp_spend AS s (owner, period, nusd, expires_at)
+    SELECT %(owner)s, %(period)s, %(amount)s, to_timestamp(%(expires)s)
+    WHERE %(limit)s::bigint IS NULL OR (0 < %(limit)s::bigint AND %(amount)s::bigint <= %(limit)s::bigint)
+    ON CONFLICT (owner, period) DO UPDATE SET nusd = s.nusd + EXCLUDED.nusd, expires_at = EXCLUDED.expires_at
+    WHERE %(limit)s::bigint IS NULL OR (s.nusd < %(limit)s::bigint AND s.nusd + EXCLUDED.nusd <= %(limit)s::bigint)
+    RETURNING s.nusd
+)
+SELECT true, nusd FROM up
+UNION ALL
+SELECT false, coalesce((SELECT nusd FROM opper_mcp_spend WHERE owner = %(owner)s AND period = %(period)s), 0)
+WHERE NOT EXISTS (SELECT 1 FROM up)
 """
 
 APPEND = """
@@ -93,6 +123,39 @@ WHERE id = %(id)s
 """
 
 
+class Liveness:
+    """The pool's check of a connection it hands out, without a round trip for one in recent use.
+
+    psycopg_pool's own check sends an empty query on every checkout: a second round trip for every store call.
+    A connection handed out within the last `recheck_s` whose socket has nothing to read is alive as far as one
+    more round trip could tell: a server that closed it (restart, crash, termination) left an error message or
+    an end of stream there. Anything else (data waiting, an older or unknown connection, not idle) gets the full
+    check, which fails on a dead connection so the pool replaces it before anyone uses it.
+    """
+
+    def __init__(self, recheck_s: float = 30.0) -> None:
+        self.recheck_s = recheck_s
+        self._seen: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def __call__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        now = time.monotonic()
+        last = self._seen.get(conn)
+        if last is None or now - last >= self.recheck_s or not _quiet(conn):
+            await AsyncConnectionPool.check_connection(conn)
+        self._seen[conn] = now
+
+
+def _quiet(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Idle, open, and nothing from the server waiting on the socket (a zero-timeout poll, no I/O)."""
+    if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
 class PostgresConversationStore:
     backend = "postgres"
 
@@ -113,7 +176,7 @@ class PostgresConversationStore:
         return AsyncConnectionPool(
             self.url, min_size=1, max_size=8, open=False, timeout=self.timeout_s,
             kwargs={"connect_timeout": max(1, int(min(self.timeout_s, 3))), "autocommit": True},
-            check=AsyncConnectionPool.check_connection, reconnect_timeout=3600, name="opper-mcp-store",
+            check=Liveness(), reconnect_timeout=3600, name="opper-mcp-store",
         )
 
     async def _conn_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
@@ -192,6 +255,7 @@ class PostgresConversationStore:
         if now - self._last_sweep >= self.sweep_interval_s:
             self._last_sweep = now
             await conn.execute("DELETE FROM opper_mcp_conversations WHERE expires_at <= now()")
+            await conn.execute("DELETE FROM opper_mcp_spend WHERE expires_at <= now()")
 
     async def create(self, owner: str, model: str, first_prompt: str) -> str:
         conversation_id = new_id()
@@ -284,6 +348,27 @@ class PostgresConversationStore:
         failure = await self._probe()
         if failure is not None:
             raise self._unavailable(failure)
+
+    async def charge(self, owner: str, window: str, amount: int, limit: int | None, *, expires_at: float) -> Charge:
+        params = {"owner": owner, "period": window, "amount": amount, "limit": limit, "expires": expires_at}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> Charge:
+            cur = await conn.execute(CHARGE, params)
+            row = await cur.fetchone()
+            assert row is not None
+            return Charge(bool(row[0]), int(row[1]))
+
+        return await self._call(run)
+
+    async def spent(self, owner: str, window: str) -> int:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> int:
+            cur = await conn.execute(
+                "SELECT nusd FROM opper_mcp_spend WHERE owner = %s AND period = %s AND expires_at > now()",
+                (owner, window))
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._call(run)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

@@ -4,6 +4,7 @@ Keys (a single Redis or a primary with replicas, not Redis Cluster: scripts touc
 - `opper-mcp:conv:<id>`        hash: owner, model, title, system, chars, updated (ms)
 - `opper-mcp:conv:<id>:turns`  list: one compact-JSON turn per element, oldest first
 - `opper-mcp:owner:<owner>`    sorted set: the owner's conversation ids by last update (ms)
+- `opper-mcp:spend:<window>:<owner>`  integer: the owner's spend in that window (nano-USD), expiring after it
 
 Every write is one Lua script, so it checks the owner and appends (RPUSH) atomically, in arrival order,
 without reading the turns back; it also trims the oldest turns past the size bound, and sets the
@@ -32,6 +33,7 @@ from redis.exceptions import RedisError
 
 from opper_mcp.store.base import (
     Bounds,
+    Charge,
     ConversationSummary,
     Message,
     StoreUnavailable,
@@ -79,6 +81,18 @@ redis.call('HSET', KEYS[1], 'chars', chars, 'updated', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return 1
+"""
+
+# KEYS: spend. ARGV: amount, limit ('' = none), expire at (ms). The rule is store.base.within.
+CHARGE = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[2] ~= '' then
+  local limit = tonumber(ARGV[2])
+  if spent >= limit or spent + tonumber(ARGV[1]) > limit then return {0, spent} end
+end
+spent = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return {1, spent}
 """
 
 # KEYS: conv, turns, owner index. ARGV: id, owner.
@@ -131,6 +145,7 @@ class RedisConversationStore:
         self._create = self._redis.register_script(CREATE)
         self._append = self._redis.register_script(APPEND)
         self._delete = self._redis.register_script(DELETE)
+        self._charge = self._redis.register_script(CHARGE)
 
     def _conv(self, conversation_id: str) -> str:
         return f"{self.prefix}conv:{conversation_id}"
@@ -213,6 +228,20 @@ class RedisConversationStore:
 
     async def ping(self) -> None:
         await self._call(self._redis.ping)
+
+    def _spend(self, owner: str, window: str) -> str:
+        return f"{self.prefix}spend:{window}:{owner}"
+
+    async def charge(self, owner: str, window: str, amount: int, limit: int | None, *, expires_at: float) -> Charge:
+        admitted, spent = await self._call(lambda: self._charge(
+            keys=[self._spend(owner, window)],
+            args=[amount, "" if limit is None else limit, int(expires_at * 1000)],
+        ))
+        return Charge(bool(admitted), int(spent))
+
+    async def spent(self, owner: str, window: str) -> int:
+        value = await self._call(lambda: self._redis.get(self._spend(owner, window)))
+        return int(value or 0)
 
     async def aclose(self) -> None:
         await self._redis.aclose()

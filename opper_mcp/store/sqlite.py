@@ -21,6 +21,7 @@ import anyio
 
 from opper_mcp.store.base import (
     Bounds,
+    Charge,
     ConversationSummary,
     Message,
     StoreUnavailable,
@@ -28,6 +29,7 @@ from opper_mcp.store.base import (
     headline,
     new_id,
     trim,
+    within,
 )
 
 T = TypeVar("T")
@@ -52,17 +54,26 @@ class SQLiteConversationStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS conversations ("
-                " id TEXT PRIMARY KEY, owner TEXT NOT NULL, updated REAL NOT NULL, messages TEXT NOT NULL)"
-            )
-            present = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
-            for name, decl in COLUMNS.items():
-                if name not in present:
-                    conn.execute(f"ALTER TABLE conversations ADD COLUMN {name} {decl}")
-            conn.execute("CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated)")
+            self._write(conn, lambda: self._schema(conn))  # one process at a time: no upgrade runs twice
             self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _schema(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS conversations ("
+            " id TEXT PRIMARY KEY, owner TEXT NOT NULL, updated REAL NOT NULL, messages TEXT NOT NULL)"
+        )
+        present = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
+        for name, decl in COLUMNS.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE conversations ADD COLUMN {name} {decl}")
+        conn.execute("CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS spend ("
+            " owner TEXT NOT NULL, period TEXT NOT NULL, nusd INTEGER NOT NULL, expires REAL NOT NULL,"
+            " PRIMARY KEY (owner, period))"
+        )
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -175,6 +186,35 @@ class SQLiteConversationStore:
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def charge(self, owner: str, window: str, amount: int, limit: int | None, *, expires_at: float) -> Charge:
+        def run(db: sqlite3.Connection) -> Charge:
+            def body() -> Charge:
+                row = db.execute("SELECT nusd FROM spend WHERE owner = ? AND period = ? AND expires > ?",
+                                 (owner, window, time.time())).fetchone()
+                spent = int(row[0]) if row is not None else 0
+                if not within(spent, amount, limit):
+                    return Charge(False, spent)
+                if row is None:  # a new window: replace an expired record, sweep the others
+                    db.execute("DELETE FROM spend WHERE expires <= ?", (time.time(),))
+                db.execute(
+                    "INSERT INTO spend (owner, period, nusd, expires) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (owner, period) DO UPDATE SET nusd = nusd + excluded.nusd, expires = excluded.expires",
+                    (owner, window, amount, expires_at),
+                )
+                return Charge(True, spent + amount)
+
+            return self._write(db, body)
+
+        return await self._run(run)
+
+    async def spent(self, owner: str, window: str) -> int:
+        def run(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT nusd FROM spend WHERE owner = ? AND period = ? AND expires > ?",
+                             (owner, window, time.time())).fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._run(run)
 
     def count(self) -> int:
         """Rows in the file (expired ones included until the next create sweeps them)."""

@@ -19,6 +19,7 @@ from opper_mcp.opper.catalog import close_matches
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError, OpperError, StreamError
 from opper_mcp.opper.schemas import Usage
+from opper_mcp.ops import ledger
 from opper_mcp.runtime import attach
 from opper_mcp.runtime.args import CommaList
 from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
@@ -80,6 +81,7 @@ class ChatResult(BaseModel):
     attached: list[AttachedItem] | None = None
     skipped: list[SkippedItem] | None = None
     note: str | None = None
+    spend: str | None = None
 
 
 # ---- pure parts ---------------------------------------------------------------------------
@@ -339,6 +341,8 @@ async def chat(
         note=note,
     )
     remember_traces(ctx, opper, trace_id, result.trace_id)
+    ledger.charged(model, result.cost_usd)
+    ledger.traced(result.trace_id)
     prepared.report(result)
     return respond(result, shrinker(result))
 

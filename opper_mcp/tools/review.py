@@ -27,6 +27,7 @@ from opper_mcp.opper.catalog import close_matches, known_ids
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import ModelInfo
+from opper_mcp.ops import ledger
 from opper_mcp.review import locate, rank, sarif
 from opper_mcp.review.findings import FINDINGS_SCHEMA, Finding, parse
 from opper_mcp.review.merge import MergedFinding, merge
@@ -118,6 +119,7 @@ class ReviewResult(BaseModel):
     skipped: list[SkippedItem] | None = None
     sarif: dict[str, Any] | None = Field(None, description="SARIF 2.1.0 log (format=sarif)")
     note: str | None = None
+    spend: str | None = None
 
 
 class Answer(BaseModel):
@@ -242,6 +244,8 @@ async def ask(
     else:
         row.trace_id = response_headers.get("x-opper-trace-id") or trace_id
         row.cost_usd = acc.cost_usd(response_headers.get("x-opper-cost"))
+        ledger.charged(model, row.cost_usd)
+        ledger.traced(row.trace_id)
         usage = acc.token_usage()
         if usage is not None:
             row.input_tokens, row.output_tokens = usage.input_tokens, usage.output_tokens

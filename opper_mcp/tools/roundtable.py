@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from opper_mcp.opper.errors import OpperError
 from opper_mcp.opper.schemas import RoundtableMeta, RoundtableModelResult
+from opper_mcp.ops import ledger
 from opper_mcp.runtime import attach
 from opper_mcp.runtime.args import CommaList
 from opper_mcp.runtime.attach import AttachedItem, Collected, SkippedItem
@@ -58,6 +59,7 @@ class RoundtableResult(BaseModel):
     attached: list[AttachedItem] | None = None
     skipped: list[SkippedItem] | None = None
     note: str | None = None
+    spend: str | None = None
 
 
 @dataclass
@@ -237,6 +239,11 @@ async def roundtable(
         trace_id=meta.trace_uuid,
     )
     remember_traces(ctx, opper, meta.trace_uuid)
+    for member in results:
+        ledger.charged(member.model, member.cost_usd)
+    if result.total_cost_usd is not None and result.total_cost_usd > sum(costs):  # the summary's own call
+        ledger.charged(summary_model or "summary", round(result.total_cost_usd - sum(costs), 10))
+    ledger.traced(meta.trace_uuid)
     prepared.report(result)
     return respond(result, shrinker(result))
 
