@@ -233,6 +233,8 @@ def serve(settings: Settings) -> int:
         where += f", replica {settings.replica}"
         if settings.tokens_file is not None:
             where += f", named tokens from {settings.tokens_file}"
+        if settings.oauth_issuer is not None:
+            where += f", OAuth tokens from {settings.oauth_issuer} for {settings.oauth_resource_url}"
     store = ""
     if settings.store_url:
         from opper_mcp.store import redact_url

@@ -74,7 +74,7 @@ class Guard:
 
     def _check_auth(self, request: Request) -> Response | None:
         mode = self.settings.auth_mode
-        if mode == "none":
+        if mode == "none" or self.settings.oauth_enabled:  # with OAuth, auth.resource_server checks every bearer
             return None
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
@@ -146,7 +146,12 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
         return JSONResponse(body)
 
     app.router.routes.append(Route("/healthz", healthz, methods=["GET"]))
-    if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
+    if settings.oauth_enabled:
+        from opper_mcp.auth.resource_server import OAuthGate, metadata_routes
+
+        app.router.routes.extend(metadata_routes(settings))
+        app.add_middleware(OAuthGate, settings=settings, path=MCP_PATH)
+    if settings.auth_mode != "none" or settings.oauth_enabled:  # else the SDK's own Host/Origin check will do
         app.add_middleware(Guard, settings=settings, security=security)
     if settings.allowed_origins:
         # Outermost, so browser preflights (OPTIONS, no credentials) are answered before auth.

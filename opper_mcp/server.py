@@ -16,6 +16,7 @@ from opper_mcp.compact_schema import compact
 from opper_mcp.openapi.store import SpecStore
 from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import ClientConfig, OpperClient
+from opper_mcp.runtime.authorize import authorized
 from opper_mcp.runtime.guard import guarded
 from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.runtime.state import AppState
@@ -50,7 +51,7 @@ def make_tool(entry: ToolEntry) -> Tool:
     """A registered tool: errors made actionable, one-line description, compact schemas."""
     fn = entry.load()
     tool = Tool.from_function(
-        guarded(fn),
+        guarded(authorized(entry, fn)),
         name=entry.name,
         title=entry.title,
         description=" ".join((fn.__doc__ or "").split()),
