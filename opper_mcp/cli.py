@@ -217,13 +217,19 @@ def start_up(settings: Settings) -> tuple[AppState, MCPServer[AppState]]:
         gc.enable()
 
 
+def auth_label(settings: Settings) -> str:
+    if not settings.oauth_enabled:
+        return settings.auth_mode
+    return "oauth" if settings.auth_mode == "none" else f"{settings.auth_mode}+oauth"
+
+
 def serve(settings: Settings) -> int:
     import anyio
 
     state, server = start_up(settings)
     where = (
         "stdio" if settings.transport == "stdio"
-        else f"http://{settings.host}:{settings.port}/mcp (auth: {settings.auth_mode})"
+        else f"http://{settings.host}:{settings.port}/mcp (auth: {auth_label(settings)})"
     )
     key = "API key set" if settings.api_key else "no API key (public tools only)"
     if settings.auth_mode == "passthrough":

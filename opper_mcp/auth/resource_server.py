@@ -23,7 +23,7 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, ConfigDict, TypeAdapter
 from starlette.authentication import AuthenticationError
 from starlette.datastructures import Headers
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -98,16 +98,20 @@ class BearerTokens(TokenVerifier):
         return shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode())
 
 
+# URLs kept as configured: an issuer is compared as a string (RFC 8414 §3.3), so no "/" may be added to it.
+_URL = TypeAdapter(AnyHttpUrl, config=ConfigDict(url_preserve_empty_path=True))
+
+
 def metadata_url(settings: Settings) -> AnyHttpUrl:
-    return build_resource_metadata_url(AnyHttpUrl(settings.oauth_resource_url))
+    return build_resource_metadata_url(_URL.validate_python(settings.oauth_resource_url))
 
 
 def metadata_routes(settings: Settings) -> list[Route]:
     """RFC 9728 metadata for the resource (served without auth, CORS open, as clients fetch it first)."""
     assert settings.oauth_issuer is not None
     return create_protected_resource_routes(
-        resource_url=AnyHttpUrl(settings.oauth_resource_url),
-        authorization_servers=[AnyHttpUrl(settings.oauth_issuer)],
+        resource_url=_URL.validate_python(settings.oauth_resource_url),
+        authorization_servers=[_URL.validate_python(settings.oauth_issuer)],
         scopes_supported=policy_of(settings).supported or None,
         resource_name="opper-mcp",
     )
@@ -168,7 +172,7 @@ class OAuthGate:
         required = RequireAuthMiddleware(ScopeChallenge(app, policy, metadata), policy.to_connect, metadata)
         self.protected = AuthenticationMiddleware(
             AuthContextMiddleware(required),
-            backend=BearerAuthBackend(self.tokens, resource_server_url=AnyHttpUrl(self.tokens.resource)),
+            backend=BearerAuthBackend(self.tokens, resource_server_url=_URL.validate_python(self.tokens.resource)),
             on_error=_provider_down,
         )
 
