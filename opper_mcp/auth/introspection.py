@@ -82,7 +82,8 @@ class Introspection:
         iss = body.get("iss")
         if iss is not None and (not isinstance(iss, str) or not same_issuer(iss, issuer)):
             return None
-        exp, sub = body.get("exp"), body.get("sub")
+        # No `sub` (RFC 7662 leaves it optional): a client acting for itself, as in client credentials.
+        exp, sub = body.get("exp"), body.get("sub") or body.get("client_id")
         if not isinstance(exp, int) or exp + self.leeway_s < time.time() or not isinstance(sub, str) or not sub:
             return None
         client_id = body.get("client_id")

@@ -43,6 +43,7 @@ from opper_mcp.tools.registry import BY_NAME
 MAX_TOKEN_CHARS = 16 * 1024
 TEAM_CLIENT = "opper-mcp-token"
 RETRY_AFTER_S = 5
+INSUFFICIENT_SCOPE = -32003  # a JSON-RPC implementation-defined server error code
 
 
 def policy_of(settings: Settings) -> ScopePolicy:
@@ -145,7 +146,10 @@ class ScopeChallenge:
         challenge = (f'Bearer error="insufficient_scope", scope="{" ".join(self.policy.needed(name))}", '
                      f'resource_metadata="{self.metadata}", error_description="{name} needs scope '
                      f'{" ".join(missing)}"')
-        body = {"error": "insufficient_scope", "error_description": refusal(name, missing, granted)}
+        # The body is a JSON-RPC error (id null: the body was not read), so MCP clients show its message.
+        body = {"jsonrpc": "2.0", "id": None, "error": {
+            "code": INSUFFICIENT_SCOPE, "message": refusal(name, missing, granted),
+            "data": {"error": "insufficient_scope", "scope": " ".join(self.policy.needed(name))}}}
         response = Response(json.dumps(body), status_code=403, media_type="application/json",
                             headers={"WWW-Authenticate": challenge})
         await response(scope, receive, send)
