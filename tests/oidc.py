@@ -138,11 +138,17 @@ class Browser:
     login: str
     redirect_uri: str
     visited: list[str] = field(default_factory=list)
+    log: list[str] | None = None  # "METHOD URL -> status" of each page, for a transcript
     _result: AuthorizationCodeResult | None = None
+
+    async def _note(self, response: httpx2.Response) -> None:
+        if self.log is not None:
+            self.log.append(f"  (browser) {response.request.method} {response.request.url} -> {response.status_code}")
 
     async def redirect(self, authorization_url: str) -> None:
         self.visited.append(authorization_url)
-        async with httpx2.AsyncClient(follow_redirects=False, timeout=10) as http:
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=10,
+                                      event_hooks={"response": [self._note]}) as http:
             response = await http.get(authorization_url)
             for _ in range(20):
                 if response.is_redirect:
