@@ -105,6 +105,7 @@ class Issuer:
         self._failure = ""
         self._lock = anyio.Lock()
         self._unknown_kids: TTLCache[str, bool] = TTLCache(maxsize=1024, ttl=UNKNOWN_KID_TTL_S)
+        self.generation = 0  # +1 at every key load: what was verified with older keys is checked again
 
     # ---- what verification reads -------------------------------------------------------------
 
@@ -170,6 +171,7 @@ class Issuer:
                 log.error("oauth: cannot load the keys of %s: %s", self.issuer, exc)
                 raise IssuerUnavailable(str(exc)) from exc
             self._keys, self._loaded_at, self._failed_at = keys, time.monotonic(), None
+            self.generation += 1
             self._algorithms = _algorithms(document, self._metadata)
             self._unknown_kids.clear()
             log.info("oauth: %d signing key(s) of %s loaded (%s)", len(keys.keys), self.issuer,

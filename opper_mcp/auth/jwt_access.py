@@ -9,13 +9,21 @@ A token is accepted only if all of these hold:
 - `exp` is in the future and `nbf`/`iat` are not, each with a small leeway for clock skew;
 - it has a `sub` (the caller) and it is not huge (see `MAX_TOKEN_CHARS`).
 Scopes come from `scope` (space-separated, RFC 9068) or `scp` (a list or string: Okta, Entra).
+
+A client sends the same token with every call for its lifetime, so a verified token is remembered (by
+its SHA-256) for up to five minutes, never past its `exp`, and forgotten when the keys are loaded
+again (a withdrawn key takes its tokens with it): a call then costs a hash and a lookup instead of a
+signature check and claim parsing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from typing import Any
 
+from cachetools import TTLCache
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
@@ -26,6 +34,7 @@ from opper_mcp.auth.issuer import Issuer
 log = logging.getLogger(__name__)
 
 IDENTITY_CLAIMS = ("iss", "email", "preferred_username", "name")
+VERIFIED_TTL_S = 300.0
 
 
 def scopes_of(claims: dict[str, Any]) -> list[str]:
@@ -46,6 +55,7 @@ class JwtAccessTokens:
         self.leeway_s = leeway_s
         self._audiences = [resource.rstrip("/"), resource.rstrip("/") + "/"]
         self._claims: JWTClaimsRegistry | None = None
+        self._verified: TTLCache[bytes, tuple[int, AccessToken]] = TTLCache(maxsize=4096, ttl=VERIFIED_TTL_S)
 
     def _registry(self, issuer: str) -> JWTClaimsRegistry:
         if self._claims is None:
@@ -62,6 +72,16 @@ class JwtAccessTokens:
         """The token's access, or None if it is not a valid access token for this server.
 
         Raises `IssuerUnavailable` when no keys can be had (the HTTP layer answers 503)."""
+        digest = hashlib.sha256(token.encode()).digest()
+        seen = self._verified.get(digest)
+        if seen is not None and seen[0] == self.issuer.generation and (seen[1].expires_at or 0) >= time.time():
+            return seen[1]
+        access = await self._verify(token)
+        if access is not None:
+            self._verified[digest] = (self.issuer.generation, access)
+        return access
+
+    async def _verify(self, token: str) -> AccessToken | None:
         keys, algorithms, metadata = await self.issuer.keys()
         try:
             try:
