@@ -160,7 +160,7 @@ def build_http_app(server: MCPServer[Any], settings: Settings, store: Conversati
             allow_origins=list(settings.allowed_origins),
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=list(CORS_REQUEST_HEADERS),
-            expose_headers=["Mcp-Session-Id", REPLICA_HEADER],
+            expose_headers=["Mcp-Session-Id", REPLICA_HEADER, "WWW-Authenticate"],  # OAuth challenges too
         )
     app.add_middleware(ReplicaHeader, replica=settings.replica)  # outermost: refusals carry it too
     return app

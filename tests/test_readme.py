@@ -46,7 +46,8 @@ def tools_table() -> str:
                 description += " *Off by default: enable with `--tools`.*"
             needs = ", ".join(sorted(BY_NAME[tool.name].needs)) or "-"
             scope = "call" if BY_NAME[tool.name].needs_call_scope else "read"
-            rows.append(f"| `{tool.name}` | {tool.title} | {description} | {flags[0]} | {flags[1]} | {needs} | {scope} |")
+            cells = [f"`{tool.name}`", tool.title or "", description, *flags, needs, scope]
+            rows.append("| " + " | ".join(cells) + " |")
         return "\n".join(rows) + "\n"
 
     return anyio.run(list_tools)

@@ -120,13 +120,16 @@ class Issuer:
         assert self._keys is not None and self._metadata is not None
         return self._keys, self._algorithms, self._metadata
 
-    async def keys_after_unknown_kid(self, kid: str | None) -> tuple[KeySet, frozenset[str]] | None:
-        """Fresh keys, after a token named a key id the cache lacks; None if that kid is known to be unknown."""
+    async def keys_after_unknown_kid(self, kid: str | None) -> tuple[KeySet, frozenset[str], bool] | None:
+        """Keys after a token named a key id the cache lacks: fetched again unless a fetch is under way or
+        the last failed a moment ago (then the cached ones, and False: not known to be fresh); None if that
+        kid was just found to be unknown."""
         if kid is not None and kid in self._unknown_kids:
             return None
-        await self._refresh(since=time.monotonic())
+        since = time.monotonic()
+        await self._refresh(since=since)
         assert self._keys is not None
-        return self._keys, self._algorithms
+        return self._keys, self._algorithms, self._loaded_at >= since
 
     def mark_unknown(self, kid: str | None) -> None:
         if kid is not None:
@@ -191,9 +194,11 @@ class Issuer:
             if not isinstance(found, str) or not same_issuer(found, self.issuer):
                 raise IssuerUnavailable(f"{url} names issuer {found!r}, not {self.issuer!r}: wrong --oauth-issuer?")
             jwks_uri = document.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-                raise IssuerUnavailable(f"{url} has no jwks_uri: this issuer cannot sign access tokens")
+            if not isinstance(jwks_uri, str) or not _safe_url(jwks_uri):
+                raise IssuerUnavailable(f"{url} has no https jwks_uri: this issuer cannot sign access tokens")
             introspection = document.get("introspection_endpoint")
+            if isinstance(introspection, str) and not _safe_url(introspection):
+                introspection = None
             published = document.get("id_token_signing_alg_values_supported")
             return Metadata(
                 issuer=found,
@@ -212,6 +217,25 @@ def _algorithms(jwks: Any, metadata: Metadata | None) -> frozenset[str]:
         published |= metadata.published_algorithms
     allowed = frozenset(a for a in published if isinstance(a, str)) & SIGNATURE_ALGORITHMS
     return allowed or DEFAULT_ALGORITHMS
+
+
+def _safe_url(url: str) -> bool:
+    """https, or http to this machine (test and development providers): keys must not travel in the clear."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname is not None and _loopback(parts.hostname)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _get_json(http: httpx2.AsyncClient, url: str, what: str) -> Any:

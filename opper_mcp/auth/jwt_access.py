@@ -91,11 +91,13 @@ class JwtAccessTokens:
                 fresh = await self.issuer.keys_after_unknown_kid(kid)
                 if fresh is None:
                     return _refuse("unknown signing key")
+                keys, algorithms, is_fresh = fresh
                 try:
-                    decoded = jwt.decode(token, fresh[0], algorithms=fresh[1])
+                    decoded = jwt.decode(token, keys, algorithms=algorithms)
                 except InvalidKeyIdError:
-                    self.issuer.mark_unknown(kid)
-                    return _refuse("unknown signing key (not in the issuer's keys after a fresh fetch)")
+                    if is_fresh:
+                        self.issuer.mark_unknown(kid)
+                    return _refuse("unknown signing key (not among the issuer's keys)")
             claims = dict(decoded.claims)
             self._registry(metadata.issuer).validate(claims)
         except ExpiredTokenError:
