@@ -293,6 +293,17 @@ TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStr
         "choices": st.lists(any_text, min_size=2, max_size=20), "instructions": strings, "summary_model": models,
         "output_schema": schemas, "timeout_ms": st.integers(1_000, 300_000),
     }),
+    "review": ({}, {
+        "diff": st.one_of(st.sampled_from(["", "HEAD~1..HEAD", "staged", "--output=/tmp/x", "nope..HEAD", "HEAD^{}"]),
+                          any_text),
+        "files": st.one_of(st.lists(st.sampled_from(["README.md", "nope.py", "../../etc/passwd", "*.md", ".env",
+                                                     "opper_mcp/__init__.py:1-3"]), max_size=3), strings),
+        "models": st.lists(st.one_of(models, st.sampled_from(["openai/gpt-5", "anthropic/claude-sonnet-4-5"])),
+                           max_size=7),
+        "focus": strings, "format": st.sampled_from(["findings", "sarif", "html"]),
+        "max_cost_usd": st.floats(), "dry_run": st.booleans(), "review_id": any_text,
+        "offset": st.integers(-5, 1_000),
+    }),
     "conversations": ({}, {"delete": st.one_of(conversation_ids, any_text), "limit": st.integers(1, 100)}),
     "web_search": ({"query": strings}, {"max_results": st.integers(1, 20)}),
     "web_fetch": ({"url": st.one_of(
@@ -360,6 +371,12 @@ def test_chat_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[s
 @_settings(60)
 def test_roundtable_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
     run_one(portal_client, "roundtable", args)
+
+
+@given(args=tool_args("review"))
+@_settings(40)
+def test_review_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "review", args)
 
 
 @given(args=tool_args("web_search"))

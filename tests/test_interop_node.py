@@ -19,7 +19,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from opper_mcp.tools.registry import DEFAULT_TOOLS
+from tests.context_repo import git
 from tests.fake_opper import TEST_KEY, FakeOpperServer
+from tests.review_repo import PANEL, make_review_repo
 from tests.support import MODES, data_of
 from tests.transport_support import (
     CHAT_MODEL,
@@ -149,6 +151,27 @@ def test_inspector_cli(transport: str, era: str, fake: FakeOpperServer, open_ser
     assert stamped == (era == "auto"), chat["result"].get("_meta")
     sent = fake.state.requests_to(CHAT_PATH)
     assert len(sent) == 1 and sent[0].headers["authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_inspector_cli_reviews_the_last_commit_with_three_models(fake: FakeOpperServer, nenv: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    """The review tool as a client nobody here wrote calls it: three emulated models, one merged, ranked result."""
+    repo = make_review_repo(tmp_path)
+    git(repo, "add", "app.py")
+    git(repo, "commit", "-qm", "second")
+    extra = {**stdio_env(fake, tmp_path / "cache"), "CLAUDE_PROJECT_DIR": str(repo)}
+    args = {"diff": "HEAD~1..HEAD", "models": PANEL}
+    out, _ = inspector("stdio", "legacy", ["--method", "tools/call", "--tool-name", "review", "--tool-args-json",
+                                           json.dumps(args)], nenv, stdio_env_vars=extra)
+    result = out["result"]
+    assert result.get("isError") in (None, False), result
+    data = result["structuredContent"]
+    assert [r["status"] for r in data["models"]] == ["ok", "ok", "ok"]
+    top = data["findings"][0]
+    assert (top["agreement"], top["severity"], top["file"]) == ("3/3", "critical", "app.py")
+    assert top["lines"].split("-")[0] == "10"  # where the models point: 10, 11 and 9-11
+    assert len(data["unlocated"]) == 2 and data["summary"].startswith(f"{len(data['findings'])} findings — ")
+    assert sorted(json.loads(r.body)["model"] for r in fake.state.requests_to(CHAT_PATH)) == sorted(PANEL)
 
 
 # ------------------------------------------------------------------------------------ (2) TS SDK v1 script
