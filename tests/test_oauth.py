@@ -34,13 +34,25 @@ from tests.fake_opper import FakeOpperServer
 from tests.oidc import CALL, READ, SECRET, Browser, Endpoint, MemoryStorage, oidc_provider, write_keys
 from tests.services import RedisService
 from tests.support import data_of, text_of
-from tests.transport_support import CHAT_MODEL, TOOL_COUNT, HttpServer, free_port, http_server, server_env
+from tests.transport_support import (
+    CHAT_MODEL,
+    JS_DIR,
+    TOOL_COUNT,
+    HttpServer,
+    free_port,
+    http_server,
+    last_json,
+    node_env,
+    run_node,
+    server_env,
+)
 
 pytestmark = pytest.mark.anyio
 
 CHAT_PATH = "/v3/compat/chat/completions"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 REDIRECT = "http://127.0.0.1:1/callback"  # never opened: the provider's redirect to it carries the code
+TS_OAUTH_CLIENT = JS_DIR / "ts_oauth_client.mjs"
 SPENDERS = {"chat", "roundtable", "review", "conversations", "web_search", "web_fetch", "add_knowledge"}
 
 
@@ -219,6 +231,22 @@ async def test_a_client_that_knows_only_the_url_signs_in(server: HttpServer, fak
     assert any(s.startswith(f"  (browser) POST {issuer}/interaction/") for s in seen)  # alice signed in
     assert any(s.startswith(f"POST {issuer}/token") and s.endswith("-> 200") for s in seen)
     assert "-> 200" in seen[-1]
+
+
+def test_the_typescript_sdk_signs_in_too(server: HttpServer, fake: FakeOpperServer, idp: list[Endpoint],
+                                        tmp_path: Path) -> None:
+    """An independent OAuth client (the TS SDK's), same flow from the same first 401."""
+    config = {"url": server.url, "login": "ivan", "tool": "chat",
+              "arguments": {"model": CHAT_MODEL, "prompt": "hello from TypeScript"}}
+    result = run_node([str(TS_OAUTH_CLIENT), json.dumps(config)], node_env(tmp_path / "home"))
+    summary = last_json(result.stdout)
+    assert result.returncode == 0, (summary, result.stderr[-2000:])
+    assert len(summary["tools"]) == TOOL_COUNT and not summary["isError"]
+    assert "hello from TypeScript" in summary["result"]["text"]
+    assert fake.state.last_request(CHAT_PATH).headers["x-opper-name"] == "opper-mcp/chat@ivan@example.test"
+    steps = summary["steps"]
+    assert steps[0].startswith(f"POST {server.url}") and steps[0].endswith("-> 401"), steps
+    assert any(f"{idp[0].issuer}/reg" in s for s in steps) and any(f"{idp[0].issuer}/token" in s for s in steps)
 
 
 async def test_authorization_request_uses_pkce_and_names_this_resource(server: HttpServer) -> None:
