@@ -76,9 +76,10 @@ class JwtAccessTokens:
         seen = self._verified.get(digest)
         if seen is not None and seen[0] == self.issuer.generation and (seen[1].expires_at or 0) >= time.time():
             return seen[1]
+        generation = self.issuer.generation  # as of before: a key reload meanwhile means check it again
         access = await self._verify(token)
         if access is not None:
-            self._verified[digest] = (self.issuer.generation, access)
+            self._verified[digest] = (generation, access)
         return access
 
     async def _verify(self, token: str) -> AccessToken | None:
