@@ -454,10 +454,13 @@ def test_key_rotation_while_the_service_runs(rotating: tuple[Endpoint, HttpServe
     # one fetch, and there is at most one a second.
     header, claims = _segments(second)
     forged = [_forge({**header, "kid": f"made-up-{i}"}, claims, lambda _: b"x" * 256) for i in range(16)]
+    started = time.monotonic()
     with ThreadPoolExecutor(len(forged)) as pool:
         for response in pool.map(lambda token: post(server, token), forged):
             assert_refused(response)
-    assert _key_loads(server) - 2 <= 2, _key_loads(server)
+    took = time.monotonic() - started
+    fetches = _key_loads(server) - 2
+    assert fetches <= min(int(took) + 2, len(forged) // 2), (fetches, took)  # ~1 a second, not 1 a token
 
     provider.rotate(drop=True)  # the old keys are withdrawn (say, one leaked)
     third = provider.token("svc-full", server.url)

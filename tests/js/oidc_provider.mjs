@@ -105,6 +105,11 @@ async function serve({ port, issuer, keysFile }) {
     }
     provider.callback()(req, res);
   });
+  // Keep idle connections for a minute, as identity providers behind load balancers do: node's 5 s default
+  // would close a client's pooled connection while its user is still on the login page (on a loaded
+  // machine), and the client's next POST (the token request) would meet a closed socket.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise((resolve, reject) => server.listen(port, '127.0.0.1', resolve).on('error', reject));
   return port;
 }
