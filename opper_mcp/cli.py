@@ -217,13 +217,19 @@ def start_up(settings: Settings) -> tuple[AppState, MCPServer[AppState]]:
         gc.enable()
 
 
+def auth_label(settings: Settings) -> str:
+    if not settings.oauth_enabled:
+        return settings.auth_mode
+    return "oauth" if settings.auth_mode == "none" else f"{settings.auth_mode}+oauth"
+
+
 def serve(settings: Settings) -> int:
     import anyio
 
     state, server = start_up(settings)
     where = (
         "stdio" if settings.transport == "stdio"
-        else f"http://{settings.host}:{settings.port}/mcp (auth: {settings.auth_mode})"
+        else f"http://{settings.host}:{settings.port}/mcp (auth: {auth_label(settings)})"
     )
     key = "API key set" if settings.api_key else "no API key (public tools only)"
     if settings.auth_mode == "passthrough":
@@ -235,6 +241,8 @@ def serve(settings: Settings) -> int:
             where += f", named tokens from {settings.tokens_file}"
         if settings.metrics_port is not None:
             where += f", metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+        if settings.oauth_issuer is not None:
+            where += f", OAuth tokens from {settings.oauth_issuer} for {settings.oauth_resource_url}"
     store = ""
     if settings.store_url:
         from opper_mcp.store import redact_url

@@ -84,7 +84,7 @@ class Guard:
 
     def _check_auth(self, request: Request) -> Response | None:
         mode = self.settings.auth_mode
-        if mode == "none":
+        if mode == "none" or self.settings.oauth_enabled:  # with OAuth, auth.resource_server checks every bearer
             return None
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
@@ -163,7 +163,12 @@ def build_http_app(
     if ops is not None and ops.metrics is not None and settings.metrics_token is not None:
         app.router.routes.append(Route(METRICS_PATH, metrics_endpoint(ops, health, settings.metrics_token),
                                        methods=["GET"]))
-    if settings.auth_mode != "none":  # without auth, the SDK's own Host/Origin check is all there is to do
+    if settings.oauth_enabled:
+        from opper_mcp.auth.resource_server import OAuthGate, metadata_routes
+
+        app.router.routes.extend(metadata_routes(settings))
+        app.add_middleware(OAuthGate, settings=settings, path=MCP_PATH)
+    if settings.auth_mode != "none" or settings.oauth_enabled:  # else the SDK's own Host/Origin check will do
         app.add_middleware(Guard, settings=settings, security=security)
     if settings.allowed_origins:
         # Outermost, so browser preflights (OPTIONS, no credentials) are answered before auth.
@@ -172,7 +177,7 @@ def build_http_app(
             allow_origins=list(settings.allowed_origins),
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=list(CORS_REQUEST_HEADERS),
-            expose_headers=["Mcp-Session-Id", REPLICA_HEADER],
+            expose_headers=["Mcp-Session-Id", REPLICA_HEADER, "WWW-Authenticate"],  # OAuth challenges too
         )
     app.add_middleware(ReplicaHeader, replica=settings.replica)  # outermost: refusals carry it too
     return app

@@ -17,6 +17,7 @@ from opper_mcp.openapi.store import SpecStore
 from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.ops import wanted as ops_wanted
+from opper_mcp.runtime.authorize import authorized
 from opper_mcp.runtime.guard import guarded
 from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.runtime.state import AppState
@@ -51,7 +52,7 @@ def make_tool(entry: ToolEntry) -> Tool:
     """A registered tool: errors made actionable, one-line description, compact schemas."""
     fn = entry.load()
     tool = Tool.from_function(
-        guarded(fn),
+        guarded(authorized(entry, fn)),
         name=entry.name,
         title=entry.title,
         description=" ".join((fn.__doc__ or "").split()),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from opper_mcp.tools.registry import DEFAULT_TOOLS, OFF_BY_DEFAULT, TOOL_NAMES
 
@@ -29,6 +29,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 CONTEXT_GROUP = "code context (chat/roundtable files and diff)"
 HTTP_GROUP = "HTTP transport"
 OPS_GROUP = "team service: spend limits, metrics, audit"
+OAUTH_GROUP = "OAuth resource server (HTTP)"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,28 @@ class Settings(BaseModel):
     audit_log: Annotated[str | None, Option(
         "--audit-log", "OPPER_MCP_AUDIT_LOG", "append one JSON line per tool call (time, caller, tool, models, "
         "cost, outcome, trace ids, replica) to this file; - for stderr", OPS_GROUP)] = None
+    # OAuth 2.1 resource server (see opper_mcp.auth)
+    oauth_issuer: Annotated[str | None, Option(
+        "--oauth-issuer", "OPPER_MCP_OAUTH_ISSUER", "accept OAuth access tokens from this issuer (its URL, as in "
+        "the tokens' iss; keys found through discovery); beside --auth token, either kind of bearer works",
+        OAUTH_GROUP)] = None
+    oauth_resource: Annotated[str | None, Option(
+        "--oauth-resource", "OPPER_MCP_OAUTH_RESOURCE", "this server's public MCP URL, e.g. "
+        "https://mcp.example.com/mcp: the audience tokens must carry (default http://HOST:PORT/mcp, loopback only)",
+        OAUTH_GROUP)] = None
+    oauth_read_scope: Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]*$"), Option(
+        "--oauth-read-scope", "OPPER_MCP_OAUTH_READ_SCOPE", "scope every OAuth caller needs; it allows the "
+        "read-only tools (default opper-mcp:read; empty: none needed)", OAUTH_GROUP)] = "opper-mcp:read"
+    oauth_call_scope: Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]*$"), Option(
+        "--oauth-call-scope", "OPPER_MCP_OAUTH_CALL_SCOPE", "scope also needed by tools that spend money or "
+        "write (default opper-mcp:call; empty: none needed)", OAUTH_GROUP)] = "opper-mcp:call"
+    oauth_client_id: Annotated[str | None, Option(
+        "--oauth-client-id", "OPPER_MCP_OAUTH_CLIENT_ID", "this server's client id at the issuer, to check opaque "
+        "(non-JWT) tokens by RFC 7662 introspection; with OPPER_MCP_OAUTH_CLIENT_SECRET", OAUTH_GROUP)] = None
+    oauth_client_secret: Annotated[SecretStr | None, Option(
+        None, "OPPER_MCP_OAUTH_CLIENT_SECRET", "The client secret that goes with `--oauth-client-id` "
+        "(token introspection).", OAUTH_GROUP)] = None
+    oauth_leeway_s: int = Field(default=30, ge=0, le=300)  # clock skew allowed on exp/nbf/iat
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -202,6 +225,34 @@ class Settings(BaseModel):
             raise ValueError(f"budget file {value} does not exist (one `NAME USD` line per caller)")
         return value
 
+    @field_validator("oauth_issuer", "oauth_resource")
+    @classmethod
+    def _oauth_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Keys and audience over plain HTTP only on this machine: anyone on the path could swap the keys."""
+        value = (value or "").strip()
+        if not value:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        flag = "--" + info.field_name.replace("_", "-") if info.field_name else "URL"
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{flag} must be an http(s) URL without query or fragment, got {value!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(f"{flag} must use https:// (plain http only on a loopback address), got {value!r}")
+        return value
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return self.oauth_issuer is not None
+
+    @property
+    def oauth_resource_url(self) -> str:
+        """The resource this server is (RFC 8707/9728): tokens must name it as their audience."""
+        if self.oauth_resource:
+            return self.oauth_resource
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/mcp"
     @field_validator("allow_paths", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
@@ -239,6 +290,8 @@ class Settings(BaseModel):
 
         found = [s.get_secret_value() for s in (self.api_key, self.http_token) if s is not None]
         found += [self.metrics_token.get_secret_value()] if self.metrics_token is not None else []
+        found = [s.get_secret_value() for s in (self.api_key, self.http_token, self.oauth_client_secret)
+                 if s is not None]
         return found + (passwords_of(self.store_url) if self.store_url else [])
 
     def check_http(self) -> None:
@@ -262,10 +315,26 @@ class Settings(BaseModel):
             )
         if self.metrics_port is not None and self.metrics_port == self.port:
             raise ValueError(f"--metrics-port {self.metrics_port} is the MCP port: choose another")
-        if self.auth_mode == "none" and not is_loopback(self.host):
+        if self.auth_mode == "none" and not is_loopback(self.host) and not self.oauth_enabled:
             raise ValueError(
-                f"refusing to serve {self.host} without inbound auth: use --auth token or --auth passthrough"
+                f"refusing to serve {self.host} without inbound auth: use --auth token, --auth passthrough "
+                "or --oauth-issuer"
             )
+        self._check_oauth()
+
+    def _check_oauth(self) -> None:
+        if (self.oauth_client_id is None) != (self.oauth_client_secret is None):
+            raise ValueError("token introspection needs both --oauth-client-id and OPPER_MCP_OAUTH_CLIENT_SECRET")
+        if not self.oauth_enabled:
+            if self.oauth_resource or self.oauth_client_id:
+                raise ValueError("--oauth-resource and --oauth-client-id need --oauth-issuer")
+            return
+        if self.auth_mode == "passthrough":
+            raise ValueError("--oauth-issuer cannot go with --auth passthrough: a bearer token is either an "
+                             "access token or an Opper key (use --auth token for named tokens beside OAuth)")
+        if self.oauth_resource is None and not is_loopback(self.host):
+            raise ValueError(f"serving {self.host} with --oauth-issuer needs --oauth-resource: the public URL "
+                             "clients use for /mcp (tokens must be issued for it)")
 
 
 def _split(value: str | None) -> tuple[str, ...]:

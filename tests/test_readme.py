@@ -35,7 +35,8 @@ def tools_table() -> str:
     async def list_tools() -> str:
         async with Client(build_server(Settings(tools=TOOL_NAMES)), mode="legacy") as client:
             tools = (await client.list_tools()).tools
-        rows = ["| Tool | Title | What it does | Read-only | Open-world | Needs |", "|---|---|---|---|---|---|"]
+        rows = ["| Tool | Title | What it does | Read-only | Open-world | Needs | OAuth scope |",
+                "|---|---|---|---|---|---|---|"]
         for tool in tools:
             notes = tool.annotations
             assert notes is not None
@@ -44,7 +45,9 @@ def tools_table() -> str:
             if tool.name in OFF_BY_DEFAULT:
                 description += " *Off by default: enable with `--tools`.*"
             needs = ", ".join(sorted(BY_NAME[tool.name].needs)) or "-"
-            rows.append(f"| `{tool.name}` | {tool.title} | {description} | {flags[0]} | {flags[1]} | {needs} |")
+            scope = "call" if BY_NAME[tool.name].needs_call_scope else "read"
+            cells = [f"`{tool.name}`", tool.title or "", description, *flags, needs, scope]
+            rows.append("| " + " | ".join(cells) + " |")
         return "\n".join(rows) + "\n"
 
     return anyio.run(list_tools)

@@ -84,11 +84,19 @@ def _bearer(ctx: ToolContext) -> str:
 def caller(ctx: ToolContext) -> Caller:
     """The owner of what this call creates.
 
-    With a tokens file, each person's token names them, so each owns (and lists) only their own
-    conversations. Otherwise the owner is the Opper key's fingerprint: the caller's own key in
-    pass-through mode, the process key with one shared token — which everyone then shares.
+    An OAuth access token names its subject (`auth.identity`); with a tokens file, each person's token
+    names them; either way each owns (and lists) only their own conversations. Otherwise the owner is
+    the Opper key's fingerprint: the caller's own key in pass-through mode, the process key with one
+    shared token — which everyone then shares.
     """
     settings = app_state(ctx).settings
+    if settings.oauth_enabled:
+        from opper_mcp.auth.identity import access_token_of, identity_of
+
+        access = access_token_of(ctx.request_context.request)
+        who = identity_of(access) if access is not None else None
+        if who is not None:  # an OAuth caller: its token's subject
+            return Caller(owner=who.owner, name=who.name)
     if settings.tokens_file is not None:
         from opper_mcp.auth.named_tokens import tokens_file
 

@@ -183,16 +183,19 @@ class PostgresConversationStore:
         if self._pool is not None and self._schema_ready:
             return self._pool
         async with self._opening:
-            if self._pool is None:
+            # A local reference: `aclose()` (a call that found the server back) may drop `self._pool`
+            # while this one awaits; then this pool is closed and the caller's retry takes a new one.
+            pool = self._pool
+            if pool is None:
                 pool = self._make_pool()
                 await pool.open(wait=False)
                 self._pool = pool
             if not self._schema_ready:
-                async with self._pool.connection() as conn, conn.transaction():
+                async with pool.connection() as conn, conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                     await conn.execute(SCHEMA)
                 self._schema_ready = True
-            return self._pool
+            return pool
 
     async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         if self._down:

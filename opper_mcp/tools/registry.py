@@ -31,6 +31,14 @@ class ToolEntry:
     # The tool builds its structured content from its output model itself, so the SDK's check of
     # every result against that model again is pure cost (the outputSchema is still published).
     trusted_output: bool = False
+    # Each call costs money on the caller's behalf (a model, a paid web API). With `read_only`, this
+    # decides the OAuth scope a tool needs (`needs_call_scope`).
+    spends: bool = False
+
+    @property
+    def needs_call_scope(self) -> bool:
+        """Spends money or writes something: over OAuth it needs the call scope, not only the read scope."""
+        return self.spends or not self.read_only
 
     def load(self) -> Callable[..., Awaitable[Any]]:
         module, _, function = self.function.partition(":")
@@ -45,17 +53,18 @@ TOOLS: Final[tuple[ToolEntry, ...]] = (
     ToolEntry(name="list_models", function="models:list_models", title="List Opper models",
               read_only=True, open_world=False, idempotent=True, needs=frozenset(), trusted_output=True),
     ToolEntry(name="chat", function="chat:chat", title="Chat with an Opper model",
-              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True),
+              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True, spends=True),
     ToolEntry(name="roundtable", function="roundtable:roundtable", title="Ask several models at once",
-              read_only=True, open_world=True, idempotent=False, needs=frozenset({"key", "files"}), long_result=True),
+              read_only=True, open_world=True, idempotent=False, needs=frozenset({"key", "files"}), long_result=True,
+              spends=True),
     ToolEntry(name="review", function="review:review", title="Review code with several models",
-              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True),
+              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True, spends=True),
     ToolEntry(name="conversations", function="conversations:conversations", title="List or delete saved chats",
               read_only=False, open_world=False, idempotent=True, destructive=True, needs=frozenset({"store"})),
     ToolEntry(name="web_search", function="web:web_search", title="Search the web",
-              read_only=True, open_world=True, idempotent=False),
+              read_only=True, open_world=True, idempotent=False, spends=True),
     ToolEntry(name="web_fetch", function="web:web_fetch", title="Fetch a web page as markdown",
-              read_only=True, open_world=True, idempotent=True, long_result=True),
+              read_only=True, open_world=True, idempotent=True, long_result=True, spends=True),
     ToolEntry(name="grep_spec", function="spec:grep_spec", title="Search the Opper API spec",
               read_only=True, open_world=False, idempotent=True, needs=frozenset(), long_result=True),
     ToolEntry(name="read_spec", function="spec:read_spec", title="Read part of the Opper API spec",
