@@ -7,9 +7,7 @@ A page is assembled the first time it is read, never at start-up (start-up time 
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
@@ -44,6 +42,9 @@ def _source(name: str) -> str:
 
 
 def _sha256(text: str) -> str:
+    import base64
+    import hashlib
+
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
