@@ -293,6 +293,16 @@ TOOLS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStr
         "choices": st.lists(any_text, min_size=2, max_size=20), "instructions": strings, "summary_model": models,
         "output_schema": schemas, "timeout_ms": st.integers(1_000, 300_000),
     }),
+    # Always a dry run: the review gathers and estimates (files, diff refs, panel checks) but asks no model.
+    "review": ({"dry_run": st.just(True)}, {
+        "models": st.one_of(st.lists(models, max_size=8), any_text), "focus": strings,
+        "format": st.sampled_from(["findings", "sarif", "html"]), "max_cost_usd": st.floats(-1, 100),
+        "review_id": st.one_of(st.sampled_from(["rev_0123456789abcdef", ""]), any_text),
+        "offset": st.integers(0, 1_000), "files": st.lists(st.one_of(
+            st.sampled_from(["README.md", "opper_mcp/*.py", "../../etc/passwd", "/etc/hosts", "nope.py:1-2"]),
+            any_text), max_size=4),
+        "diff": st.one_of(st.sampled_from(["working", "staged", "HEAD~1..HEAD", "--output=/tmp/x", "-p"]), any_text),
+    }),
     "conversations": ({}, {"delete": st.one_of(conversation_ids, any_text), "limit": st.integers(1, 100)}),
     "web_search": ({"query": strings}, {"max_results": st.integers(1, 20)}),
     "web_fetch": ({"url": st.one_of(
@@ -360,6 +370,12 @@ def test_chat_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[s
 @_settings(60)
 def test_roundtable_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
     run_one(portal_client, "roundtable", args)
+
+
+@given(args=tool_args("review"))
+@_settings(40)
+def test_review_hostile(portal_client: tuple[BlockingPortal, Client], args: dict[str, Any]) -> None:
+    run_one(portal_client, "review", args)
 
 
 @given(args=tool_args("web_search"))
