@@ -25,6 +25,7 @@ from opper_mcp.settings import Settings
 from opper_mcp.store import open_store
 from opper_mcp.tools import spec
 from opper_mcp.tools.registry import BY_NAME, ToolEntry
+from opper_mcp.views import serve as views
 
 INSTRUCTIONS = """\
 Opper is an LLM gateway to 300+ models. Use these tools to:
@@ -63,7 +64,8 @@ def make_tool(entry: ToolEntry) -> Tool:
             idempotent_hint=entry.idempotent,
             open_world_hint=entry.open_world,
         ),
-        meta=dict(MAX_RESULT_META) if entry.long_result else None,
+        meta={**(MAX_RESULT_META if entry.long_result else {}), **(views.tool_meta(entry.view) if entry.view else {})}
+        or None,  # the view link is in _meta only: it costs the model's context nothing
     )
     tool.parameters = compact(tool.parameters)
     tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
@@ -103,6 +105,8 @@ def build_state(settings: Settings) -> AppState:
 
 def build_server(settings: Settings, state: AppState | None = None) -> MCPServer[AppState]:
     app_state = state or build_state(settings)
+    entries = [BY_NAME[name] for name in settings.tools]
+    linked = sorted({entry.view for entry in entries if entry.view})
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -122,7 +126,9 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         website_url="https://opper.ai",
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[make_tool(BY_NAME[name]) for name in settings.tools],
+        tools=[make_tool(entry) for entry in entries],
+        extensions=[views.extension(linked)] if linked else None,  # MCP App views, for hosts that render them
+        middleware=[views.hide_from_other_clients],
     )
     for resource in guide_resources():
         server.add_resource(resource)

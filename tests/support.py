@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from mcp.client.extension import advertise
 from mcp_types import CallToolResult
 from pydantic import SecretStr
 
@@ -34,10 +35,15 @@ def make_settings(base_url: str, cache_dir: Path, **overrides: Any) -> Settings:
     return Settings.model_validate(values)
 
 
+# What a host that renders MCP App views declares (then tools carry their `_meta.ui` view link).
+APPS_HOST = advertise("io.modelcontextprotocol/ui", {"mimeTypes": ["text/html;profile=mcp-app"]})
+
+
 @asynccontextmanager
-async def connect(settings: Settings, mode: str = "auto") -> AsyncIterator[Client]:
+async def connect(settings: Settings, mode: str = "auto", *, apps: bool = False) -> AsyncIterator[Client]:
     server = build_server(settings)
-    async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+    async with Client(server, mode=mode, raise_exceptions=True,  # type: ignore[arg-type]
+                      extensions=[APPS_HOST] if apps else None) as client:
         yield client
 
 

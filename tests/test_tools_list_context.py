@@ -32,3 +32,9 @@ async def test_all_tools_fit_the_context_budget(tmp_path: Path) -> None:
           f"all {len(tools)}; largest {largest} ({sizes[largest]:,})")
     assert served <= CONTEXT_BUDGET, sizes
     assert all(sizes[name] <= OPT_IN_ALLOWANCE for name in OFF_BY_DEFAULT), sizes
+    # A host that renders MCP App views sees the very same names, descriptions and schemas: the view link is
+    # in `_meta` only.
+    async with connect(settings, apps=True) as client:
+        apps_tools = (await client.list_tools()).tools
+    assert [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in apps_tools] == seen
+    assert any("ui" in (t.meta or {}) for t in apps_tools)

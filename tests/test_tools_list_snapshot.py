@@ -21,22 +21,24 @@ from tests.support import MODES, connect, make_settings
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
-FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta")
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 # Compact tools/list JSON was 16,185 bytes when this budget was set (+15%). Every byte is paid by every
 # conversation of every client that loads the server: raise it only for a feature worth the tokens.
 # Raised for knowledge bases and usage (search_knowledge, add_knowledge, get_usage: ~3.9k with output schemas).
 # Raised for review (~2.2k with its output schema; its input schema fits the model-visible 8,000 characters).
 SIZE_BUDGET = 22_900
+VIEW_LINKS_ALLOWANCE = 250  # four `"ui":{"resourceUri":"ui://opper/<view>.html"}` links, only for MCP Apps hosts
 MAX_NAME = 30
 PROVIDERS = sorted({entry.id.split("/")[0] for entry in CATALOGUE} | {"google", "azure", "bedrock", "vertex"})
 MODEL_ID = re.compile(rf"\b(?:{'|'.join(map(re.escape, PROVIDERS))})/[A-Za-z0-9]")
 
 
-async def list_tools(mode: str, tmp_path: Path) -> list[dict[str, Any]]:
-    # Every tool, the off-by-default ones included: nothing is called, so no upstream is needed.
+async def list_tools(mode: str, tmp_path: Path, *, apps: bool = True) -> list[dict[str, Any]]:
+    # Every tool, the off-by-default ones included: nothing is called, so no upstream is needed. By default listed
+    # as a host that renders MCP App views sees them (a superset: other clients get it without `_meta.ui`).
     settings = make_settings("http://127.0.0.1:9", tmp_path / "cache", tools=TOOL_NAMES)
-    async with connect(settings, mode) as client:
+    async with connect(settings, mode, apps=apps) as client:
         result = await client.list_tools()
     return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in result.tools]
 
@@ -84,9 +86,18 @@ async def test_order_is_the_documented_one(tools: list[dict[str, Any]]) -> None:
     assert [t["name"] for t in tools] == list(TOOL_NAMES)
 
 
-async def test_size_budget(tools: list[dict[str, Any]]) -> None:
-    size = len(json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False).encode())
+def size_of(tools: list[dict[str, Any]]) -> int:
+    return len(json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+async def test_size_budget(tools: list[dict[str, Any]], tmp_path: Path) -> None:
+    plain = await list_tools("legacy", tmp_path, apps=False)  # what a client without MCP Apps receives
+    size = size_of(plain)
     assert size <= SIZE_BUDGET, f"tools/list is {size:,} bytes, over the {SIZE_BUDGET:,}-byte budget"
+    # A host that renders the views gets one `_meta.ui` link per linked tool, and nothing else more.
+    assert size_of(tools) - size <= VIEW_LINKS_ALLOWANCE
+    strip = [{k: v for k, v in t.items() if k != "_meta"} for t in tools]
+    assert strip == [{k: v for k, v in t.items() if k != "_meta"} for t in plain]
 
 
 async def test_every_tool_is_fully_described(tools: list[dict[str, Any]]) -> None:

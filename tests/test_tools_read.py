@@ -14,6 +14,7 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from opper_mcp.opper import catalog
+from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.runtime.state import JUST_PRODUCED_S
 from opper_mcp.server import build_server, build_state
 from opper_mcp.settings import Settings
@@ -457,6 +458,31 @@ async def test_get_trace_pages_a_long_span_to_the_end(client: Client, fake_opper
     assert "past the end" in text
     text = await err(client, "get_trace", trace_id=tid, span_id="nope")
     assert "not in trace" in text and "d4000000-0000-4000-8000-000000000001" in text
+
+
+async def test_get_trace_pages_a_large_trace_from_one_snapshot(client: Client, fake_opper: FakeOpperServer) -> None:
+    """Thousands of spans: each page within the budget, every span once in tree order, one upstream fetch."""
+    spans = [{"id": "root", "name": "batch", "duration_ms": 60_000}]
+    spans += [{"id": f"s{i:04d}", "parent_id": "root", "name": f"call {i}", "duration_ms": 10,
+               "meta": {"model": "openai/gpt-5-mini", "cost": 0.00001}} for i in range(2_999)]
+    tid = fake_opper.state.add_trace("batch", spans=spans)
+    before = fake_opper.state.request_count(f"/v3/traces/{tid}")
+    seen: list[str] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        result = await client.call_tool("get_trace", {"trace_id": tid, "offset": offset, "io_chars": 0})
+        assert len(text_of(result)) <= OUTPUT_BUDGET_CHARS
+        data = data_of(result)
+        assert data["span_count"] == 3_000 and data["total_cost_usd"] == pytest.approx(0.02999)
+        seen += [row["id"] for row in data["spans"]]
+        offset = data.get("next_offset")
+        pages += 1
+    assert seen == ["root", *(f"s{i:04d}" for i in range(2_999))]
+    assert pages > 1
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") - before == 1  # later pages reuse the first look
+    await ok(client, "get_trace", trace_id=tid)
+    assert fake_opper.state.request_count(f"/v3/traces/{tid}") - before == 2  # a new first look fetches again
 
 
 async def test_get_trace_waits_for_a_trace_chat_just_produced(client: Client, fake_opper: FakeOpperServer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,9 @@ INSPECTOR_CLI = NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients"
 MCP_REMOTE = NODE_MODULES / "mcp-remote" / "dist" / "proxy.js"
 CONFORMANCE = NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 TS_SDK_CLIENT = JS_DIR / "ts_sdk_client.mjs"
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")  # Debian's package; Playwright drives it
+BROWSER_MODULES = tuple(NODE_MODULES / m for m in ("@modelcontextprotocol/ext-apps", "@modelcontextprotocol/client",
+                                                   "playwright-core", "esbuild"))
 
 SERVER_CMD = (sys.executable, "-m", "opper_mcp")
 TOOL_COUNT = len(DEFAULT_TOOLS)  # tools served without --tools (add_knowledge is off by default)
@@ -55,6 +59,16 @@ def require_node_modules() -> None:
     absent = [p for p in (NODE22, INSPECTOR_CLI, MCP_REMOTE, CONFORMANCE) if not p.exists()]
     if absent:
         missing(f"incomplete node_modules (missing {', '.join(map(str, absent))}): run `npm ci` in tests/js")
+
+
+def require_browser() -> None:
+    """Skip (with the fix in the message) without headless Chromium or the pinned host-side npm packages."""
+    require_node_modules()
+    if not CHROMIUM.exists():
+        missing("chromium is not installed: `apt-get install -y chromium` to run the MCP App view tests")
+    absent = [str(p) for p in BROWSER_MODULES if not p.is_dir()]
+    if absent:
+        missing(f"incomplete node_modules (missing {', '.join(absent)}): run `npm ci` in tests/js")
 
 
 def free_port() -> int:

@@ -38,6 +38,9 @@ class AppState:
         default_factory=lambda: TTLCache(maxsize=256, ttl=600.0))
     # (owner, review id) -> a finished review: later pages and formats of it cost no model call
     reviews: TTLCache[tuple[str, str], object] = field(default_factory=lambda: TTLCache(maxsize=64, ttl=3600.0))
+    # (key fingerprint, trace id) -> the trace as last fetched: get_trace's later pages (offset, span_id) read it
+    # again without a refetch, and all pages of one look come from the same snapshot
+    traces: TTLCache[tuple[str, str], object] = field(default_factory=lambda: TTLCache(maxsize=8, ttl=120.0))
     # (key fingerprint, trace id) of traces chat/roundtable just produced: get_trace waits for these to be written
     recent_traces: TTLCache[tuple[str, str], bool] = field(
         default_factory=lambda: TTLCache(maxsize=512, ttl=JUST_PRODUCED_S))

@@ -39,6 +39,7 @@ class ToolEntry:
     def needs_call_scope(self) -> bool:
         """Spends money or writes something: over OAuth it needs the call scope, not only the read scope."""
         return self.spends or not self.read_only
+    view: str | None = None  # the MCP App view (opper_mcp.views) hosts that render them show for its result
 
     def load(self) -> Callable[..., Awaitable[Any]]:
         module, _, function = self.function.partition(":")
@@ -56,9 +57,10 @@ TOOLS: Final[tuple[ToolEntry, ...]] = (
               read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True, spends=True),
     ToolEntry(name="roundtable", function="roundtable:roundtable", title="Ask several models at once",
               read_only=True, open_world=True, idempotent=False, needs=frozenset({"key", "files"}), long_result=True,
-              spends=True),
+              spends=True, view="compare"),
     ToolEntry(name="review", function="review:review", title="Review code with several models",
-              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True, spends=True),
+              read_only=True, open_world=True, idempotent=False, needs=_CONTEXT, long_result=True, spends=True,
+              view="compare"),
     ToolEntry(name="conversations", function="conversations:conversations", title="List or delete saved chats",
               read_only=False, open_world=False, idempotent=True, destructive=True, needs=frozenset({"store"})),
     ToolEntry(name="web_search", function="web:web_search", title="Search the web",
@@ -70,7 +72,7 @@ TOOLS: Final[tuple[ToolEntry, ...]] = (
     ToolEntry(name="read_spec", function="spec:read_spec", title="Read part of the Opper API spec",
               read_only=True, open_world=False, idempotent=True, needs=frozenset(), long_result=True),
     ToolEntry(name="get_trace", function="traces:get_trace", title="Show an Opper trace",
-              read_only=True, open_world=False, idempotent=True, long_result=True),
+              read_only=True, open_world=False, idempotent=True, long_result=True, view="trace"),
     ToolEntry(name="list_traces", function="traces:list_traces", title="List Opper traces",
               read_only=True, open_world=False, idempotent=True),
     ToolEntry(name="search_knowledge", function="knowledge:search_knowledge", title="Search an Opper knowledge base",
@@ -78,7 +80,7 @@ TOOLS: Final[tuple[ToolEntry, ...]] = (
     ToolEntry(name="add_knowledge", function="knowledge:add_knowledge", title="Add a document to a knowledge base",
               read_only=False, open_world=False, idempotent=False, default=False),
     ToolEntry(name="get_usage", function="usage:get_usage", title="Show Opper spend",
-              read_only=True, open_world=False, idempotent=True),
+              read_only=True, open_world=False, idempotent=True, view="spend"),
 )
 
 BY_NAME: Final[dict[str, ToolEntry]] = {entry.name: entry for entry in TOOLS}

@@ -1,5 +1,8 @@
 """get_trace and list_traces: what Opper recorded for each call, as a compact span tree.
 
+A first look (no offset, no span_id) always fetches the trace; its later pages and single spans reuse that
+snapshot for two minutes, so paging through a large trace costs one upstream request, not one per page.
+
 Opper writes a trace a moment after its call returns. get_trace retries a 404 only for ids this
 server has just produced (chat and roundtable remember theirs): any other id costs one request.
 """
@@ -20,12 +23,13 @@ from pydantic import BaseModel, Field
 from opper_mcp.opper.client import OpperClient
 from opper_mcp.opper.errors import NotFoundError
 from opper_mcp.opper.schemas import Span, Trace, list_total, unwrap_data
-from opper_mcp.runtime.result import clip, respond
-from opper_mcp.runtime.state import ToolContext, just_produced, opper_for
+from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS, clip, render, respond
+from opper_mcp.runtime.state import ToolContext, app_state, just_produced, opper_for
 
 TRACE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # A trace is written a moment after its call returns: for an id just produced, retry a 404 for about 3 s.
 NOT_FOUND_RETRY_DELAYS_S = (0.5, 1.0, 1.5)
+MAX_PAGE_SPANS = OUTPUT_BUDGET_CHARS // 40  # no span row is shorter than ~40 JSON characters: more never fit
 UNKNOWN_HINT = (
     "no trace with this id for this API key: check the id (chat and roundtable return it as trace_id), "
     "or find it with list_traces (a call made elsewhere seconds ago may not be written yet)"
@@ -148,8 +152,9 @@ def span_row(span: Span, depth: int, io_chars: int) -> SpanRow:
     return row
 
 
-def span_tree(spans: list[Span], io_chars: int) -> list[SpanRow]:
-    """Depth-first order, children after their parent; orphans (parent not in the trace) are roots."""
+def tree_order(spans: list[Span]) -> list[tuple[Span, int]]:
+    """(span, depth) depth first, children after their parent by start time; orphans (parent not in the
+    trace) are roots."""
     ids = {s.id for s in spans}
     children: dict[str | None, list[Span]] = {}
     for span in spans:
@@ -157,7 +162,7 @@ def span_tree(spans: list[Span], io_chars: int) -> list[SpanRow]:
         children.setdefault(parent, []).append(span)
     for group in children.values():
         group.sort(key=lambda s: s.start_time or "")
-    rows: list[SpanRow] = []
+    order: list[tuple[Span, int]] = []
     seen: set[str] = set()
 
     def walk(parent: str | None, depth: int) -> None:
@@ -165,11 +170,15 @@ def span_tree(spans: list[Span], io_chars: int) -> list[SpanRow]:
             if span.id in seen:  # a cycle in parent ids: show each span once
                 continue
             seen.add(span.id)
-            rows.append(span_row(span, depth, io_chars))
+            order.append((span, depth))
             walk(span.id, depth + 1)
 
     walk(None, 0)
-    return rows
+    return order
+
+
+def span_rows(window: list[tuple[Span, int]], io_chars: int) -> list[SpanRow]:
+    return [span_row(span, depth, io_chars) for span, depth in window]
 
 
 async def fetch_trace(opper: OpperClient, trace_id: str, *, wait: bool) -> Trace:
@@ -199,11 +208,19 @@ async def get_trace(
 ) -> Annotated[CallToolResult, TraceView]:
     """An Opper trace as a span tree: timings, tokens, cost, errors, I/O."""
     opper = opper_for(ctx)
-    trace = await fetch_trace(opper, trace_id, wait=just_produced(ctx, opper, trace_id))
-    rows = span_tree(trace.spans, io_chars)
-    if span_id is None and offset and offset >= len(rows):
-        raise ToolError(f"offset {offset} is past the last span: the trace has {len(rows)} spans")
-    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+    snapshots = app_state(ctx).traces
+    key = (opper.key_fingerprint, trace_id)
+    trace = snapshots.get(key) if offset or span_id is not None else None
+    if not isinstance(trace, Trace):
+        trace = await fetch_trace(opper, trace_id, wait=just_produced(ctx, opper, trace_id))
+        snapshots[key] = trace
+    order = tree_order(trace.spans)
+    if span_id is None and offset and offset >= len(order):
+        raise ToolError(f"offset {offset} is past the last span: the trace has {len(order)} spans")
+    costs = [c for span, _ in order if (c := _number(span.meta or {}, "cost", "total_cost")) is not None]
+    # Rows are built only for what a page can hold: a trace of thousands of spans costs one page's work.
+    window = order[offset : offset + MAX_PAGE_SPANS] if span_id is None else []
+    rows = span_rows(window, io_chars)
     view = TraceView(
         id=trace.id,
         name=trace.name,
@@ -212,7 +229,7 @@ async def get_trace(
         duration_ms=trace.duration_ms,
         span_count=trace.span_count if trace.span_count is not None else len(trace.spans),
         total_cost_usd=round(sum(costs), 8) if costs else None,
-        spans=rows[offset:] if span_id is None else rows,
+        spans=rows,
     )
     if span_id is not None:
         view.spans, view.page = span_page(trace, span_id, field, offset)
@@ -220,13 +237,18 @@ async def get_trace(
         view.hint = "inputs/outputs cut at io_chars; call get_trace with span_id and field to read one in full"
     elif not any(r.input or r.output for r in rows) and io_chars:
         view.hint = "no inputs/outputs retained for this trace (Opper keeps metadata only unless retention is on)"
-    return respond(view, shrinker(view, trace.spans, io_chars, offset))
+    if span_id is None and offset + len(window) < len(order):
+        view.next_offset = offset + len(window)
+        view.hint = view.hint or (f"showing spans {offset + 1}-{view.next_offset} of {len(order)}; call get_trace "
+                                  f"with offset={view.next_offset} for the next ones")
+    return respond(view, shrinker(view, window, io_chars, offset, len(order)))
 
 
-def shrinker(view: TraceView, spans: list[Span], io_chars: int, offset: int) -> Callable[[], bool]:
+def shrinker(
+    view: TraceView, window: list[tuple[Span, int]], io_chars: int, offset: int, total: int
+) -> Callable[[], bool]:
     """One step towards the output budget: shorten the span page; else halve inputs/outputs, then drop
     the last spans (JSON escaping can make the text far longer than the characters shown)."""
-    total = offset + len(view.spans)
     chars = io_chars
 
     def shrink() -> bool:
@@ -240,11 +262,16 @@ def shrinker(view: TraceView, spans: list[Span], io_chars: int, offset: int) -> 
             page.next_offset = end if end < page.total_chars else None
         elif chars:
             chars //= 2
-            view.spans = span_tree(spans, chars)[offset:]
+            view.spans = span_rows(window, chars)
             view.hint = (f"inputs/outputs cut to {chars} characters to fit the output budget; "
                          "call get_trace with span_id and field to read one in full")
         elif len(view.spans) > 1:
-            view.spans = view.spans[: -max(1, len(view.spans) // 10)]
+            count = len(view.spans)
+            keep = count - max(1, count // 10)
+            if count > 100:  # far over with many spans: jump to about what fits, measured once, not 10% a step
+                size = len(render(view)[1])
+                keep = max(1, min(keep, int(count * OUTPUT_BUDGET_CHARS / size * 0.97)))
+            view.spans = view.spans[:keep]
             end = offset + len(view.spans)
             view.next_offset = end
             view.hint = (f"showing spans {offset + 1}-{end} of {total} to fit the output budget; "

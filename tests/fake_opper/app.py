@@ -155,6 +155,7 @@ class Span:
     meta: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
+    timed: bool = True  # False: the span is sent without start_time, end_time and duration_ms
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "trace_id": self.trace_id}
@@ -170,6 +171,9 @@ class Span:
             input=copy.deepcopy(self.input),
             output=copy.deepcopy(self.output),
         )
+        if not self.timed:
+            for key in ("start_time", "end_time", "duration_ms"):
+                del out[key]
         if self.error is not None:
             out["error"] = self.error
         out.update(meta=copy.deepcopy(self.meta), metadata=copy.deepcopy(self.metadata), tags=copy.deepcopy(self.tags))
