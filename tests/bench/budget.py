@@ -17,13 +17,13 @@ import contextlib
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from opper_mcp.ops.budget import Budget, Limits
 from opper_mcp.store import ConversationStore, open_store
+from tests.bench.store import pct, timed
 from tests.services import PostgresService, RedisService
 from tests.transport_support import free_port
 
@@ -70,20 +70,6 @@ class Relay:
             self._server.close()
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
-    out = []
-    for i in range(n):
-        start = time.perf_counter()
-        await call(i)
-        out.append((time.perf_counter() - start) * 1e6)
-    return out
-
-
 async def measure(name: str, store: ConversationStore, baseline: Callable[[], Awaitable[Any]], relay: Relay | None,
                   n: int) -> list[str]:
     budget = Budget(store, Limits(1_000_000.0))
@@ -100,7 +86,7 @@ async def measure(name: str, store: ConversationStore, baseline: Callable[[], Aw
     ):
         if relay is not None:
             relay.reset()
-        took = await timed(n, call)
+        took = [ms * 1000 for ms in await timed(n, call)]  # microseconds
         trips = f"{relay.round_trips / n:.2f}" if relay is not None else "-"
         rows.append(f"{name:10} | {label:46} | {trips:>11} | {statistics.median(took):8.0f} | {pct(took, 0.99):8.0f}")
     return rows
