@@ -8,23 +8,17 @@ from contextlib import asynccontextmanager
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts import Prompt
 from mcp.server.mcpserver.resources import TextResource
-from mcp.server.mcpserver.tools import Tool
-from mcp_types import ToolAnnotations
 
 from opper_mcp import __version__, guide, prompts
-from opper_mcp.compact_schema import compact
-from opper_mcp.openapi.store import SpecStore
+from opper_mcp.listing import DeferredTool
+from opper_mcp.openapi.store import SpecStore, spec_fetcher
 from opper_mcp.opper.catalog import ModelCatalog
 from opper_mcp.opper.client import ClientConfig, OpperClient
 from opper_mcp.ops import wanted as ops_wanted
-from opper_mcp.runtime.authorize import authorized
-from opper_mcp.runtime.guard import guarded
-from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.runtime.state import AppState
 from opper_mcp.settings import Settings
 from opper_mcp.store import open_store
-from opper_mcp.tools import spec
-from opper_mcp.tools.registry import BY_NAME, ToolEntry
+from opper_mcp.tools.registry import BY_NAME
 from opper_mcp.views import serve as views
 
 INSTRUCTIONS = """\
@@ -42,36 +36,6 @@ Opper is an LLM gateway to 300+ models. Use these tools to:
 - search the team's knowledge bases: search_knowledge; see what calls cost: get_usage.
 Platform guide as resources opper://guide/<topic>: concepts, endpoints, migration, gotchas and more (resources/list).
 """
-
-
-# Results up to the output budget are expected, not accidents: Claude Code keeps them inline
-# instead of spilling them to a file. The margin covers the JSON around a budget-sized text.
-MAX_RESULT_META = {"anthropic/maxResultSizeChars": OUTPUT_BUDGET_CHARS + 2_000}
-
-
-def make_tool(entry: ToolEntry) -> Tool:
-    """A registered tool: errors made actionable, one-line description, compact schemas."""
-    fn = entry.load()
-    tool = Tool.from_function(
-        guarded(authorized(entry, fn)),
-        name=entry.name,
-        title=entry.title,
-        description=" ".join((fn.__doc__ or "").split()),
-        annotations=ToolAnnotations(
-            title=entry.title,
-            read_only_hint=entry.read_only,
-            destructive_hint=entry.destructive,
-            idempotent_hint=entry.idempotent,
-            open_world_hint=entry.open_world,
-        ),
-        meta={**(MAX_RESULT_META if entry.long_result else {}), **(views.tool_meta(entry.view) if entry.view else {})}
-        or None,  # the view link is in _meta only: it costs the model's context nothing
-    )
-    tool.parameters = compact(tool.parameters)
-    tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema)
-    if entry.trusted_output:
-        tool.fn_metadata.output_model = None  # the SDK then publishes the schema without validating against it
-    return tool
 
 
 def build_state(settings: Settings) -> AppState:
@@ -97,7 +61,7 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         opper=opper,
         catalog=ModelCatalog(ttl_s=settings.models_ttl_s),
-        spec=SpecStore(spec.spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
+        spec=SpecStore(spec_fetcher(opper), settings.resolved_cache_dir, ttl_s=settings.spec_ttl_s),
         conversations=conversations,
         ops=ops,
     )
@@ -126,7 +90,7 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         website_url="https://opper.ai",
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[make_tool(entry) for entry in entries],
+        tools=[DeferredTool.of(entry) for entry in entries],
         extensions=[views.extension(linked)] if linked else None,  # MCP App views, for hosts that render them
         middleware=[views.hide_from_other_clients],
     )

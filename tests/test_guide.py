@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import yaml
 from mcp import Client
 
 from opper_mcp import guide
+from opper_mcp.listing import recording
 from opper_mcp.server import INSTRUCTIONS
 from opper_mcp.tools.registry import TOOL_NAMES
 from tests.fake_opper import TEST_KEY, FakeOpperServer
@@ -25,13 +25,11 @@ TOPIC_NAMES = {t.name for t in guide.TOPICS}
 REQUIRED = {"concepts", "endpoints", "authentication", "structured-output", "web-search", "roundtable", "tracing",
             "migration", "gotchas"}
 V3_PATH = re.compile(r"/v3/[A-Za-z0-9_{}./-]*[A-Za-z0-9_}]")
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 NEXT = re.compile(r"\*\*Next:\*\*(?P<body>.+)\Z", re.S)
 
 
 def tool_parameters() -> set[str]:
-    tools = json.loads(SNAPSHOT.read_text())
-    return {name for tool in tools for name in tool["inputSchema"].get("properties", {})}
+    return {name for tool in recording().values() for name in tool["inputSchema"].get("properties", {})}
 
 
 def spec_paths() -> set[str]:

@@ -81,18 +81,22 @@ async def test_long_results_are_declared(client: Client) -> None:
             assert declared is None, name
 
 
-def test_code_context_is_not_imported_at_start_up() -> None:
-    """Start-up time is paid by every client; the context reader (scanner, regexes) only by calls that attach.
+def test_start_up_builds_no_tool() -> None:
+    """Start-up time is paid by every client; a tool's module, its models and the context reader only by its calls.
 
-    The server built as `serve` builds it may load the cheap parts (types, roots, the estimate and the budget).
+    The server as `serve` builds it answers tools/list from the recording (`opper_mcp.listing`).
     """
     import subprocess
     import sys
 
+    from opper_mcp.tools.registry import TOOLS
+
     code = ("import sys; from opper_mcp.server import build_server; from opper_mcp.settings import Settings; "
             "build_server(Settings()); print(sorted(m for m in sys.modules if m.startswith(("
-            "'opper_mcp.context.', 'detect_secrets', 'pathspec'))))")
+            "'opper_mcp.', 'detect_secrets', 'pathspec'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(eval(out))
-    assert loaded <= {f"opper_mcp.context.{m}" for m in ("types", "roots", "estimate", "budget")}, loaded
-    assert "opper_mcp.context.types" in loaded  # the server was really built (its tools imported)
+    assert "opper_mcp.listing" in loaded  # the server was really built
+    tool_modules = {f"opper_mcp.tools.{entry.function.partition(':')[0]}" for entry in TOOLS}
+    assert loaded & tool_modules == set()
+    assert {m for m in loaded if m.startswith(("opper_mcp.context.", "detect_secrets", "pathspec"))} == set()

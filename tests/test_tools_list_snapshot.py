@@ -1,5 +1,9 @@
 """Snapshot of tools/list: what every client (and model) sees. Drift must be deliberate.
 
+The snapshot is the recording the server answers tools/list from (`opper_mcp/tools_list.json`): every
+tool is built here as on its first call and must match it byte for byte, and what clients are served
+must match the tools built.
+
 Refresh after an intended change:  UPDATE_SNAPSHOTS=1 uv run pytest tests/test_tools_list_snapshot.py
 """
 
@@ -14,14 +18,13 @@ from typing import Any
 
 import pytest
 
-from opper_mcp.tools.registry import TOOL_NAMES
+from opper_mcp.listing import FIELDS, RECORDING, listed, make_tool, render
+from opper_mcp.tools.registry import TOOL_NAMES, TOOLS
 from tests.fake_opper.catalogue import CATALOGUE
 from tests.support import MODES, connect, make_settings
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
-FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta")
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 # Compact tools/list JSON was 16,185 bytes when this budget was set (+15%). Every byte is paid by every
 # conversation of every client that loads the server: raise it only for a feature worth the tokens.
@@ -43,36 +46,37 @@ async def list_tools(mode: str, tmp_path: Path, *, apps: bool = True) -> list[di
     return [tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in result.tools]
 
 
-def render(tools: list[dict[str, Any]]) -> str:
-    return json.dumps(tools, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+@pytest.fixture(scope="module")
+def built() -> list[dict[str, Any]]:
+    """Every tool built from its function, as a call builds it, then shown as tools/list shows it."""
+    return [listed(make_tool(entry)) for entry in TOOLS]
 
 
 @pytest.fixture
-async def tools(tmp_path: Path) -> list[dict[str, Any]]:
-    return await list_tools("legacy", tmp_path)
+async def tools(built: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(json.dumps(tool)) for tool in built]
 
 
-async def test_both_eras_list_the_same_tools(tools: list[dict[str, Any]], tmp_path: Path) -> None:
+async def test_every_era_serves_the_tools_as_built(tools: list[dict[str, Any]], tmp_path: Path) -> None:
     for mode in MODES:
-        assert await list_tools(mode, tmp_path) == tools, mode
+        served = await list_tools(mode, tmp_path)
+        assert [{key: tool[key] for key in FIELDS if key in tool} for tool in served] == tools, mode
+        assert [list(tool["inputSchema"]["properties"]) for tool in served] == [
+            list(tool["inputSchema"]["properties"]) for tool in tools], "parameters keep their order"
 
 
-async def test_tools_list_matches_snapshot(tools: list[dict[str, Any]]) -> None:
-    current = [{key: tool[key] for key in FIELDS if key in tool} for tool in tools]
-    text = render(current)
+async def test_tools_list_matches_snapshot(built: list[dict[str, Any]]) -> None:
+    text = render(built)
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
-        SNAPSHOT.write_text(text)
-    if not SNAPSHOT.exists():
-        pytest.fail(f"{SNAPSHOT} is missing: run UPDATE_SNAPSHOTS=1 uv run pytest {Path(__file__).name}")
-    expected = json.loads(SNAPSHOT.read_text())
-    if current != expected:
+        RECORDING.write_text(text, encoding="utf-8")
+    recorded = RECORDING.read_text(encoding="utf-8")
+    if text != recorded:
         diff = "".join(
             difflib.unified_diff(
-                render(expected).splitlines(keepends=True),
+                recorded.splitlines(keepends=True),
                 text.splitlines(keepends=True),
-                fromfile="tests/snapshots/tools_list.json (snapshot)",
-                tofile="tools/list (now)",
+                fromfile="opper_mcp/tools_list.json (recorded)",
+                tofile="tools/list (built now)",
             )
         )
         pytest.fail(

@@ -26,9 +26,11 @@ from opper_mcp.opper.errors import OpperError
 
 if TYPE_CHECKING:
     from opper_mcp.openapi.index import SpecIndex
+    from opper_mcp.opper.client import OpperClient
 
 log = logging.getLogger(__name__)
 
+SPEC_PATH = "/v3/openapi.yaml"
 SPEC_FILE = "openapi.yaml"
 META_FILE = "openapi.meta.json"
 
@@ -46,6 +48,17 @@ class SpecFetcher(Protocol):
     async def __call__(self, etag: str | None) -> SpecResponse:
         """GET the spec, conditional on `etag` when given; raises `OpperError` on failure."""
         ...
+
+
+def spec_fetcher(opper: OpperClient) -> SpecFetcher:
+    """The store's seam to the network: a conditional GET of the spec."""
+
+    async def fetch(etag: str | None) -> SpecResponse:
+        headers = {"If-None-Match": etag, "Accept": "application/yaml, text/yaml, */*"} if etag else None
+        status, text, response_headers = await opper.get_text(SPEC_PATH, headers=headers)
+        return SpecResponse(status=status, text=text if status == 200 else None, etag=response_headers.get("etag"))
+
+    return fetch
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 `extra="allow"` everywhere and optional fields throughout: the live API grows faster than
 its published spec (API-CONTRACT §7), and a new field must never break a tool.
+Each model builds its validator on first use (`defer_build`): start-up reads no response.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Open(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 # ---- /v3/models ---------------------------------------------------------------------------

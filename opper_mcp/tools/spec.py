@@ -12,25 +12,12 @@ from pydantic import Field
 
 from opper_mcp.openapi.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
 from opper_mcp.openapi.results import GrepResult, ReadResult
-from opper_mcp.openapi.store import SpecFetcher, SpecResponse, SpecSnapshot
-from opper_mcp.opper.client import OpperClient
+from opper_mcp.openapi.store import SpecSnapshot
 from opper_mcp.runtime.result import render, respond, result_of
 from opper_mcp.runtime.state import ToolContext, app_state
 
-SPEC_PATH = "/v3/openapi.yaml"
 INLINE_GREP_S = 0.02  # a usual search takes well under 2 ms on the event loop
 GREP_TIMEOUT_S = 1.0
-
-
-def spec_fetcher(opper: OpperClient) -> SpecFetcher:
-    """The store's seam to the network: a conditional GET of the spec."""
-
-    async def fetch(etag: str | None) -> SpecResponse:
-        headers = {"If-None-Match": etag, "Accept": "application/yaml, text/yaml, */*"} if etag else None
-        status, text, response_headers = await opper.get_text(SPEC_PATH, headers=headers)
-        return SpecResponse(status=status, text=text if status == 200 else None, etag=response_headers.get("etag"))
-
-    return fetch
 
 
 class GrepSpecResult(GrepResult):

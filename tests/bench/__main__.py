@@ -543,7 +543,75 @@ async def bench_http(url: str, cache: Path, seconds: float, baseline: str | None
                 extra.stop()
 
 
-SECTIONS = ("cold", "calls", "client", "grep", "conn", "stream", "http")
+# ---- HTTP, the way agents connect: SDK clients that each hold a session ---------------------
+
+
+async def agents(url: str, tool: str, arguments: dict[str, Any], clients: int, calls: int) -> list[float]:
+    """`clients` simulated agents, each one `mcp.Client(url)` (default mode) held while it makes `calls` calls."""
+    latencies: list[float] = []
+
+    async def agent() -> None:
+        async with Client(url) as client:
+            for _ in range(calls):
+                t = time.perf_counter()
+                result = await client.call_tool(tool, arguments)
+                latencies.append(time.perf_counter() - t)
+                assert not result.is_error, result
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(clients):
+            tg.start_soon(agent)
+    return latencies
+
+
+async def bench_sessions(url: str, cache: Path, rounds: int, clients: int = 16, calls: int = 50) -> None:
+    """Server CPU (user+sys) per call under `clients` session-holding SDK clients, each from connect to close.
+
+    Unlike the raw POSTs of the `http` section this includes what a real client's traffic costs the server:
+    discovery, its request headers and `_meta`, its response negotiation. The floor is a one-tool MCPServer whose
+    tool returns a string as long as our result; the two alternate round by round.
+    """
+    import psutil
+
+    env = env_for(url, cache)
+    tool, arguments = "grep_spec", {"pattern": "trace_uuid"}
+    ours = HttpServer([*OPPER, "--transport", "http", "--port"], env)
+    floor = HttpServer([*MINIMAL, "http"], env)
+    try:
+        chars = result_chars(ours.url, tool, arguments)
+        echo = {"text": "x", "size": chars}
+        runs = {"ours": (ours, tool, arguments), "floor": (floor, "echo", echo)}
+        cpu = {label: 0.0 for label in runs}
+        wall = {label: 0.0 for label in runs}
+        latencies: dict[str, list[float]] = {label: [] for label in runs}
+        for server, name, args in runs.values():
+            await agents(server.url, name, args, clients, 5)  # warm: the first call builds the tool
+        for _ in range(rounds):
+            for label, (server, name, args) in runs.items():
+                ps: psutil.Process = server.ps
+                before = ps.cpu_times()
+                start = time.perf_counter()
+                latencies[label] += await agents(server.url, name, args, clients, calls)
+                wall[label] += time.perf_counter() - start
+                after = ps.cpu_times()
+                cpu[label] += after.user + after.system - before.user - before.system
+        per_call = {label: cpu[label] / len(latencies[label]) for label in runs}
+        rate = {label: len(latencies[label]) / wall[label] for label in runs}
+        report(f"HTTP, {clients} SDK clients x {calls} {tool} each, session held: server CPU per call",
+               ms(per_call["ours"], 2), ms(per_call["floor"], 2),
+               f"{per_call['ours'] / per_call['floor']:.2f}x (target <= 1.15x; echo of {chars:,} chars, "
+               f"{rounds} rounds)")
+        report(f"HTTP, {clients} SDK clients: calls/s (the clients share this process)", f"{rate['ours']:.0f}/s",
+               f"{rate['floor']:.0f}/s", f"{rate['ours'] / rate['floor']:.2f}x")
+        report(f"HTTP, {clients} SDK clients: p50 / p99 latency",
+               f"{ms(pct(latencies['ours'], 0.5))} / {ms(pct(latencies['ours'], 0.99))}",
+               f"{ms(pct(latencies['floor'], 0.5))} / {ms(pct(latencies['floor'], 0.99))}", "-")
+    finally:
+        ours.stop()
+        floor.stop()
+
+
+SECTIONS = ("cold", "calls", "client", "grep", "conn", "stream", "http", "sessions")
 
 
 async def main(quick: bool, only: set[str], baseline: str | None = None) -> None:
@@ -567,6 +635,8 @@ async def main(quick: bool, only: set[str], baseline: str | None = None) -> None
             await bench_stream_latency(fake, cache / "stream", runs)
         if "http" in only:
             await bench_http(fake.url, cache / "http", 3 if quick else 10, baseline)
+        if "sessions" in only:
+            await bench_sessions(fake.url, cache / "sessions", 2 if quick else 5)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)} | opper-mcp | floor | ratio / note")
     print(f"{'-' * width}-|-----------|-------|-------------")
