@@ -92,7 +92,6 @@ class DeferredTool(Tool):
     model_config = ConfigDict(defer_build=True)
     _entry: ToolEntry = PrivateAttr()
     _output_schema: dict[str, Any] | None = PrivateAttr(default=None)
-    _built: Tool | None = PrivateAttr(default=None)
 
     @classmethod
     def of(cls, entry: ToolEntry) -> DeferredTool:
@@ -120,9 +119,14 @@ class DeferredTool(Tool):
         return self._output_schema
 
     def built(self) -> Tool:
-        if self._built is None:
-            self._built = make_tool(self._entry)
-        return self._built
+        tool = BUILT.get(self.name)  # a plain dict: a pydantic private attribute costs a slow lookup per call
+        if tool is None:
+            tool = BUILT[self.name] = make_tool(self._entry)
+        return tool
 
     async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
         return await self.built().run(arguments, context, convert_result=convert_result)
+
+
+BUILT: dict[str, Tool] = {}
+"""Each tool as its first call built it: the same for every server in the process (it depends on its entry only)."""
