@@ -66,10 +66,11 @@ HANDSHAKE = [
 ]
 
 
-def spawn_to_tools_list(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+def spawn_to_tools_list(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
     """Seconds from spawn to a complete tools/list answer, and the idle RSS (KiB) right after."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            cwd=cwd)
     assert proc.stdin and proc.stdout
     proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in HANDSHAKE))
     proc.stdin.flush()
@@ -89,24 +90,34 @@ def spawn_to_tools_list(cmd: list[str], env: dict[str, str]) -> tuple[float, int
     return elapsed, rss
 
 
-def bench_cold_start(url: str, cache: Path, runs: int) -> None:
+def bench_cold_start(url: str, cache: Path, runs: int, baseline: str | None = None) -> None:
+    """Spawn to a complete tools/list over stdio, ours and the one-tool floor interleaved start by start.
+
+    Both run from this virtualenv as `python -m` / a script, with PYTHONDONTWRITEBYTECODE: a checkout's own
+    sources, which no installer compiled, are compiled again at every start (the launcher rows start the
+    installed wheel, bytecode included). With `baseline`, the server as it was at that git ref is a third.
+    """
     env = env_for(url, cache)
-    ours: list[float] = []
-    floor: list[float] = []
-    rss_ours: list[int] = []
-    rss_floor: list[int] = []
-    spawn_to_tools_list(OPPER, env)  # warm the OS page cache for both before timing
-    spawn_to_tools_list(MINIMAL, env)
-    for _ in range(runs):  # interleaved, so machine noise hits both alike
-        t, r = spawn_to_tools_list(OPPER, env)
-        ours.append(t)
-        rss_ours.append(r)
-        t, r = spawn_to_tools_list(MINIMAL, env)
-        floor.append(t)
-        rss_floor.append(r)
-    a, b = statistics.median(ours), statistics.median(floor)
-    report("cold start to tools/list (stdio, median)", ms(a), ms(b), f"{a / b:.2f}x (target <= 1.15x)")
-    ra, rb = statistics.median(rss_ours), statistics.median(rss_floor)
+    starts: dict[str, tuple[list[str], dict[str, str], Path | None]] = {"ours": (OPPER, env, None),
+                                                                          "floor": (MINIMAL, env, None)}
+    if baseline:
+        tree = checkout(baseline, cache / "baseline")
+        starts["base"] = (OPPER, {**env, "PYTHONPATH": str(tree)}, tree)
+    for cmd, cmd_env, cwd in starts.values():
+        spawn_to_tools_list(cmd, cmd_env, cwd)  # warm the OS page cache for all before timing
+    times: dict[str, list[float]] = {label: [] for label in starts}
+    rss: dict[str, list[int]] = {label: [] for label in starts}
+    for _ in range(runs):  # interleaved, so machine noise hits all alike
+        for label, (cmd, cmd_env, cwd) in starts.items():
+            t, r = spawn_to_tools_list(cmd, cmd_env, cwd)
+            times[label].append(t)
+            rss[label].append(r)
+    a, b = statistics.median(times["ours"]), statistics.median(times["floor"])
+    report(f"cold start to tools/list (stdio, median of {runs})", ms(a), ms(b), f"{a / b:.2f}x (target <= 1.15x)")
+    if baseline:
+        c = statistics.median(times["base"])
+        report(f"cold start to tools/list at {baseline} (stdio, median of {runs})", ms(c), ms(b), f"{c / b:.2f}x")
+    ra, rb = statistics.median(rss["ours"]), statistics.median(rss["floor"])
     report("idle RSS after tools/list", f"{ra / 1024:.1f} MiB", f"{rb / 1024:.1f} MiB",
            f"{ra / rb:.2f}x (target <= 1.2x)")
 
@@ -564,12 +575,14 @@ async def agents(url: str, tool: str, arguments: dict[str, Any], clients: int, c
     return latencies
 
 
-async def bench_sessions(url: str, cache: Path, rounds: int, clients: int = 16, calls: int = 50) -> None:
+async def bench_sessions(url: str, cache: Path, rounds: int, baseline: str | None = None, clients: int = 16,
+                         calls: int = 50) -> None:
     """Server CPU (user+sys) per call under `clients` session-holding SDK clients, each from connect to close.
 
     Unlike the raw POSTs of the `http` section this includes what a real client's traffic costs the server:
     discovery, its request headers and `_meta`, its response negotiation. The floor is a one-tool MCPServer whose
-    tool returns a string as long as our result; the two alternate round by round.
+    tool returns a string as long as our result; they alternate round by round (with `baseline`, the server at
+    that git ref too).
     """
     import psutil
 
@@ -577,10 +590,17 @@ async def bench_sessions(url: str, cache: Path, rounds: int, clients: int = 16, 
     tool, arguments = "grep_spec", {"pattern": "trace_uuid"}
     ours = HttpServer([*OPPER, "--transport", "http", "--port"], env)
     floor = HttpServer([*MINIMAL, "http"], env)
+    servers = [ours, floor]
     try:
         chars = result_chars(ours.url, tool, arguments)
         echo = {"text": "x", "size": chars}
-        runs = {"ours": (ours, tool, arguments), "floor": (floor, "echo", echo)}
+        runs: dict[str, tuple[HttpServer, str, dict[str, Any]]] = {
+            "ours": (ours, tool, arguments), "floor": (floor, "echo", echo)}
+        if baseline:
+            tree = checkout(baseline, cache / "baseline")
+            base = HttpServer([*OPPER, "--transport", "http", "--port"], {**env, "PYTHONPATH": str(tree)}, tree)
+            servers.append(base)
+            runs["base"] = (base, tool, arguments)
         cpu = {label: 0.0 for label in runs}
         wall = {label: 0.0 for label in runs}
         latencies: dict[str, list[float]] = {label: [] for label in runs}
@@ -601,27 +621,31 @@ async def bench_sessions(url: str, cache: Path, rounds: int, clients: int = 16, 
                ms(per_call["ours"], 2), ms(per_call["floor"], 2),
                f"{per_call['ours'] / per_call['floor']:.2f}x (target <= 1.15x; echo of {chars:,} chars, "
                f"{rounds} rounds)")
+        if baseline:
+            report(f"HTTP, {clients} SDK clients: server CPU per call at {baseline}", ms(per_call["base"], 2),
+                   ms(per_call["floor"], 2), f"{per_call['base'] / per_call['floor']:.2f}x; "
+                   f"{len(latencies['base']) / wall['base']:.0f} calls/s")
         report(f"HTTP, {clients} SDK clients: calls/s (the clients share this process)", f"{rate['ours']:.0f}/s",
                f"{rate['floor']:.0f}/s", f"{rate['ours'] / rate['floor']:.2f}x")
         report(f"HTTP, {clients} SDK clients: p50 / p99 latency",
                f"{ms(pct(latencies['ours'], 0.5))} / {ms(pct(latencies['ours'], 0.99))}",
                f"{ms(pct(latencies['floor'], 0.5))} / {ms(pct(latencies['floor'], 0.99))}", "-")
     finally:
-        ours.stop()
-        floor.stop()
+        for server in servers:
+            server.stop()
 
 
 SECTIONS = ("cold", "calls", "client", "grep", "conn", "stream", "http", "sessions")
 
 
 async def main(quick: bool, only: set[str], baseline: str | None = None) -> None:
-    runs = 5 if quick else 15
+    runs = 7 if quick else 15
     with tempfile.TemporaryDirectory() as tmp, FakeOpperServer() as fake:
         cache = Path(tmp)
         print(f"opper-mcp benchmarks ({'quick' if quick else 'full'}), python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cpus", file=sys.stderr)
         if "cold" in only:
-            bench_cold_start(fake.url, cache / "cold", runs)
+            bench_cold_start(fake.url, cache / "cold", runs, baseline)
             bench_launchers(fake.url, cache / "launch", 3 if quick else 7)
         if "calls" in only:
             await bench_per_call(fake.url, cache / "calls", 50 if quick else 200)
@@ -636,7 +660,7 @@ async def main(quick: bool, only: set[str], baseline: str | None = None) -> None
         if "http" in only:
             await bench_http(fake.url, cache / "http", 3 if quick else 10, baseline)
         if "sessions" in only:
-            await bench_sessions(fake.url, cache / "sessions", 2 if quick else 5)
+            await bench_sessions(fake.url, cache / "sessions", 2 if quick else 5, baseline)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)} | opper-mcp | floor | ratio / note")
     print(f"{'-' * width}-|-----------|-------|-------------")
@@ -648,7 +672,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke check")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    parser.add_argument("--baseline", metavar="REF", help="also run the HTTP section against the server at git REF")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also run the cold, http and sessions sections against the server at git REF")
     os.chdir(ROOT)
     options = parser.parse_args()
     anyio.run(main, options.quick, set(options.only.split(",")), options.baseline)
