@@ -37,12 +37,8 @@ def render(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None 
 
 
 def result_of(data: dict[str, Any], text: str) -> CallToolResult:
-    """A tool result from a `render`ed pair; a cached pair is answered without serialising again.
-
-    Constructed, not validated: `render` made both parts from a model (or a dict of its wire form).
-    """
-    return CallToolResult.model_construct(content=[TextContent.model_construct(type="text", text=text)],
-                                          structured_content=data)
+    """A tool result from a `render`ed pair; a cached pair is answered without serialising again."""
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def respond(model: BaseModel | dict[str, Any], shrink: Callable[[], bool] | None = None) -> CallToolResult:
