@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import httpx2
+import jsonschema
 from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListRootsResult
 from pydantic import BaseModel, ConfigDict, Field
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from opper_mcp.opper.catalog import close_matches
 from opper_mcp.opper.client import OpperClient
@@ -103,14 +106,10 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _validator_class(schema: dict[str, Any]) -> Any:
     """The dialect `$schema` names; an unknown or missing one means draft 2020-12 (what OpenAI-style APIs use)."""
-    import jsonschema
-
     return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    import jsonschema  # loaded on first use: it costs start-up time every client pays
-
     if not isinstance(schema.get("$schema", ""), str):
         raise ToolError("json_schema is not a valid JSON Schema: $schema must be a dialect URI string")
     try:
@@ -123,17 +122,12 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 def parse_structured(text: str, schema: dict[str, Any]) -> Any:
     """The model's JSON answer, validated; failures name the path and carry the raw text."""
-    import jsonschema
-
     raw = text.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", raw, re.S)
     try:
         data = json.loads(fenced.group(1) if fenced else raw)
     except ValueError as exc:
         raise ToolError(f"the model's answer is not JSON ({exc}); raw text: {raw[:PARTIAL_CHARS]}") from exc
-    from referencing import Registry
-    from referencing.exceptions import Unresolvable
-
     # An empty registry: a $ref is resolved inside the schema only, never fetched from the network.
     validator = _validator_class(schema)(schema, registry=Registry())
     try:

@@ -11,6 +11,8 @@ from mcp_types import CallToolResult
 from pydantic import Field
 
 from opper_mcp.openapi.errors import SpecPatternError, SpecPatternTimeout, SpecTargetError
+from opper_mcp.openapi.grep import grep
+from opper_mcp.openapi.read import read
 from opper_mcp.openapi.results import GrepResult, ReadResult
 from opper_mcp.openapi.store import SpecSnapshot
 from opper_mcp.runtime.result import render, respond, result_of
@@ -42,8 +44,6 @@ async def grep_spec(
     max_matches: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> Annotated[CallToolResult, GrepSpecResult]:
     """Regex search of Opper's live OpenAPI spec; then read_spec."""
-    from opper_mcp.openapi.grep import grep
-
     snap = await _snapshot(ctx)
     # Agents repeat searches: the same search on the same spec text is answered as serialised the first time.
     key = (pattern, ignore_case, context, max_matches, snap.source, snap.stale_reason)
@@ -88,8 +88,6 @@ async def read_spec(
     ],
 ) -> Annotated[CallToolResult, ReadSpecResult]:
     """One operation or schema of Opper's live OpenAPI spec."""
-    from opper_mcp.openapi.read import read
-
     snap = await _snapshot(ctx)
     try:
         result = read(snap.index, target)
