@@ -18,8 +18,12 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import ConfigDict, PrivateAttr
 
+from opper_mcp.compact_schema import compact
+from opper_mcp.runtime.authorize import authorized
+from opper_mcp.runtime.guard import guarded
 from opper_mcp.runtime.result import OUTPUT_BUDGET_CHARS
 from opper_mcp.tools.registry import ToolEntry
+from opper_mcp.views.serve import tool_meta
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.context import Context
@@ -34,11 +38,6 @@ MAX_RESULT_META = {"anthropic/maxResultSizeChars": OUTPUT_BUDGET_CHARS + 2_000}
 
 def make_tool(entry: ToolEntry) -> Tool:
     """A registered tool: errors made actionable, one-line description, compact schemas."""
-    from opper_mcp.compact_schema import compact
-    from opper_mcp.runtime.authorize import authorized
-    from opper_mcp.runtime.guard import guarded
-    from opper_mcp.views.serve import tool_meta
-
     fn = entry.load()
     tool = Tool.from_function(
         guarded(authorized(entry, fn)),

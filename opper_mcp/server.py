@@ -1,4 +1,4 @@
-"""build_server(settings) -> MCPServer: the lifespan owns the clients, the tools are registered here."""
+"""build_server(settings) -> MCPServer: the lifespan owns the clients; the tools are listed (opper_mcp.listing)."""
 
 from __future__ import annotations
 
