@@ -66,9 +66,8 @@ HANDSHAKE = [
 ]
 
 
-def spawn_to_tools_list(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
-    """Seconds from spawn to a complete tools/list answer, and the idle RSS (KiB) right after."""
-    start = time.perf_counter()
+def list_over_stdio(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """A stdio server spawned, taken through the handshake to a complete tools/list answer."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                             cwd=cwd)
     assert proc.stdin and proc.stdout
@@ -79,12 +78,19 @@ def spawn_to_tools_list(cmd: list[str], env: dict[str, str], cwd: Path | None = 
         if not line:
             raise RuntimeError(f"{cmd} exited early")
         if json.loads(line).get("id") == 2:
-            break
+            return proc
+
+
+def spawn_to_tools_list(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
+    """Seconds from spawn to a complete tools/list answer, and the idle RSS (KiB) right after."""
+    start = time.perf_counter()
+    proc = list_over_stdio(cmd, env, cwd)
     elapsed = time.perf_counter() - start
     rss = 0
     for row in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
         if row.startswith("VmRSS:"):
             rss = int(row.split()[1])
+    assert proc.stdin
     proc.stdin.close()
     proc.wait(10)
     return elapsed, rss
@@ -352,9 +358,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_http(cmd: list[str], env: dict[str, str], port: int, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def start_http(cmd: list[str], env: dict[str, str], port: int, cwd: Path | None = None,
+               seconds: float = 15) -> subprocess.Popen[bytes]:
+    """`cmd` started, once something accepts connections on `port` (within `seconds`)."""
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -428,14 +436,22 @@ class HttpServer:
         self.cpu = 0.0
         self.latencies: list[float] = []
 
-    async def round(self, tool: str, args: Callable[[int], dict[str, Any]], seconds: float) -> None:
+    async def measure(self, work: Awaitable[list[float]]) -> float:
+        """Run `work` (a load that returns its calls' latencies), add it to the sums; its CPU seconds."""
         before = self.ps.cpu_times()
         start = time.perf_counter()
-        _, latencies = await load(self.url, tool, args, 16, seconds)
+        self.latencies += await work
         self.seconds += time.perf_counter() - start
         after = self.ps.cpu_times()
-        self.cpu += after.user + after.system - before.user - before.system
-        self.latencies += latencies
+        cpu = after.user + after.system - before.user - before.system
+        self.cpu += cpu
+        return cpu
+
+    async def round(self, tool: str, args: Callable[[int], dict[str, Any]], seconds: float) -> None:
+        async def latencies() -> list[float]:
+            return (await load(self.url, tool, args, 16, seconds))[1]
+
+        await self.measure(latencies())
 
     @property
     def rate(self) -> float:
@@ -581,66 +597,68 @@ async def bench_sessions(url: str, cache: Path, rounds: int, baseline: str | Non
 
     Unlike the raw POSTs of the `http` section this includes what a real client's traffic costs the server:
     discovery, its request headers and `_meta`, its response negotiation. The floor is a one-tool MCPServer whose
-    tool returns a string as long as our result; they alternate round by round (with `baseline`, the server at
+    tool returns a string as long as our result. `replay` is that MCPServer answering our exact result under our
+    tool's name and output schema, so the clients validate it as they do ours: what the SDK and the clients cost
+    for that result with none of opper-mcp's work. They alternate round by round (with `baseline`, the server at
     that git ref too).
     """
-    import psutil
+    from opper_mcp.listing import recording
 
     env = env_for(url, cache)
     tool, arguments = "grep_spec", {"pattern": "trace_uuid"}
     ours = HttpServer([*OPPER, "--transport", "http", "--port"], env)
-    floor = HttpServer([*MINIMAL, "http"], env)
-    servers = [ours, floor]
+    servers = [ours]
     try:
-        chars = result_chars(ours.url, tool, arguments)
+        recorded = {**record_result(ours.url, tool, arguments), "output_schema": recording()[tool]["outputSchema"]}
+        replay_file = cache / "replay.json"
+        replay_file.write_text(json.dumps({tool: recorded}))
+        floor = HttpServer([*MINIMAL, "http"], {**env, "MINIMAL_REPLAY": str(replay_file)})
+        servers.append(floor)
+        chars = len(recorded["text"])
         echo = {"text": "x", "size": chars}
         runs: dict[str, tuple[HttpServer, str, dict[str, Any]]] = {
-            "ours": (ours, tool, arguments), "floor": (floor, "echo", echo)}
+            "ours": (ours, tool, arguments), "floor": (floor, "echo", echo), "replay": (floor, tool, arguments)}
         if baseline:
             tree = checkout(baseline, cache / "baseline")
             base = HttpServer([*OPPER, "--transport", "http", "--port"], {**env, "PYTHONPATH": str(tree)}, tree)
             servers.append(base)
             runs["base"] = (base, tool, arguments)
-        cpu = {label: 0.0 for label in runs}
-        wall = {label: 0.0 for label in runs}
-        latencies: dict[str, list[float]] = {label: [] for label in runs}
         for server, name, args in runs.values():
-            await agents(server.url, name, args, clients, 5)  # warm: the first call builds the tool
-        ratios: dict[str, list[float]] = {label: [] for label in runs}  # per round, against that round's floor
+            await agents(server.url, name, args, clients, 5)  # warm, unmeasured: the first call builds the tool
+        sums = {label: Sums() for label in runs}  # the floor process serves two contestants: sums per label
+        round_cpu: list[dict[str, float]] = []
         for round_ in range(rounds):
             order = list(runs.items()) if round_ % 2 == 0 else list(reversed(runs.items()))  # neither always first
-            round_cpu: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             for label, (server, name, args) in order:
-                ps: psutil.Process = server.ps
-                before = ps.cpu_times()
-                start = time.perf_counter()
-                latencies[label] += await agents(server.url, name, args, clients, calls)
-                wall[label] += time.perf_counter() - start
-                after = ps.cpu_times()
-                round_cpu[label] = after.user + after.system - before.user - before.system
-                cpu[label] += round_cpu[label]
-            for label in runs:
-                ratios[label].append(round_cpu[label] / round_cpu["floor"])
-        per_call = {label: cpu[label] / len(latencies[label]) for label in runs}
-        rate = {label: len(latencies[label]) / wall[label] for label in runs}
+                reset(server)
+                cpu[label] = await server.measure(agents(server.url, name, args, clients, calls))
+                sums[label].add(server)
+            round_cpu.append(cpu)
+        per_call = {label: x.cpu / len(x.latencies) for label, x in sums.items()}
+        rate = {label: len(x.latencies) / x.seconds for label, x in sums.items()}
 
-        def spread(label: str) -> str:
-            values = ratios[label]
+        def spread(label: str, against: str = "floor") -> str:
+            values = [cpu[label] / cpu[against] for cpu in round_cpu]
             return f"median of {rounds} rounds {statistics.median(values):.2f}x, {min(values):.2f}-{max(values):.2f}x"
 
         report(f"HTTP, {clients} SDK clients x {calls} {tool} each, session held: server CPU per call",
                ms(per_call["ours"], 2), ms(per_call["floor"], 2),
                f"{per_call['ours'] / per_call['floor']:.2f}x (target <= 1.15x; {spread('ours')}; echo of {chars:,} "
                "chars)")
+        report(f"HTTP, {clients} SDK clients: server CPU per call, {tool} vs the same result replayed by the SDK",
+               ms(per_call["ours"], 2), ms(per_call["replay"], 2),
+               f"{per_call['ours'] / per_call['replay']:.2f}x ({spread('ours', 'replay')}); the replay alone is "
+               f"{per_call['replay'] / per_call['floor']:.2f}x echo ({spread('replay')})")
         if baseline:
             report(f"HTTP, {clients} SDK clients: server CPU per call at {baseline}", ms(per_call["base"], 2),
                    ms(per_call["floor"], 2), f"{per_call['base'] / per_call['floor']:.2f}x ({spread('base')}); "
-                   f"{len(latencies['base']) / wall['base']:.0f} calls/s")
+                   f"{rate['base']:.0f} calls/s")
         report(f"HTTP, {clients} SDK clients: calls/s (the clients share this process)", f"{rate['ours']:.0f}/s",
                f"{rate['floor']:.0f}/s", f"{rate['ours'] / rate['floor']:.2f}x")
-        report(f"HTTP, {clients} SDK clients: p50 / p99 latency",
-               f"{ms(pct(latencies['ours'], 0.5))} / {ms(pct(latencies['ours'], 0.99))}",
-               f"{ms(pct(latencies['floor'], 0.5))} / {ms(pct(latencies['floor'], 0.99))}", "-")
+        lat, flat = sums["ours"].latencies, sums["floor"].latencies
+        report(f"HTTP, {clients} SDK clients: p50 / p99 latency", f"{ms(pct(lat, 0.5))} / {ms(pct(lat, 0.99))}",
+               f"{ms(pct(flat, 0.5))} / {ms(pct(flat, 0.99))}", "-")
     finally:
         for server in servers:
             server.stop()

@@ -17,18 +17,28 @@ Usage (needs valgrind; several minutes, the servers run ~40x slower under it):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from tests.bench.__main__ import HANDSHAKE, MINIMAL, OPPER, ROOT, agents, checkout, env_for, free_port, result_chars
+from tests.bench.__main__ import (
+    MINIMAL,
+    OPPER,
+    ROOT,
+    agents,
+    checkout,
+    env_for,
+    free_port,
+    list_over_stdio,
+    result_chars,
+    start_http,
+)
 from tests.fake_opper import FakeOpperServer
 
 CLIENTS = 16
@@ -48,30 +58,11 @@ def instructions(out: Path) -> int:
 
 def cold(cmd: list[str], env: dict[str, str], out: Path, cwd: Path | None) -> int:
     """Instructions from spawn through a complete tools/list answer to exit at end of input."""
-    proc = subprocess.Popen([*valgrind(out), *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    assert proc.stdin and proc.stdout
-    proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in HANDSHAKE))
-    proc.stdin.flush()
-    while json.loads(proc.stdout.readline() or b'{"id": 2}').get("id") != 2:
-        pass
+    proc = list_over_stdio([*valgrind(out), *cmd], env, cwd)
+    assert proc.stdin
     proc.stdin.close()
     assert proc.wait(300) == 0
     return instructions(out)
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float = 300) -> None:
-    import socket
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"nothing listened on {port}")
 
 
 def listening(
@@ -79,13 +70,11 @@ def listening(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """An HTTP server started on a free port (given as the last argument), once it accepts connections."""
     port = free_port()
-    proc = subprocess.Popen([*cmd, str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_listening(port, proc, seconds)
-    return proc, port
+    return start_http([*cmd, str(port)], env, port, cwd, seconds), port
 
 
 async def loaded(cmd: list[str], env: dict[str, str], out: Path, cwd: Path | None, tool: str,
-                 arguments: dict[str, object], calls: int) -> int:
+                 arguments: dict[str, Any], calls: int) -> int:
     """Instructions of an HTTP server's whole life with CLIENTS session-holding clients making `calls` each."""
     proc, port = listening([*valgrind(out), *cmd], env, cwd, 300)
     try:
@@ -123,7 +112,7 @@ async def main(only: set[str], baseline: str | None) -> None:
             extra = CLIENTS * (LONG - SHORT)
 
             async def per_call(cmd: list[str], cmd_env: dict[str, str], cwd: Path | None, tool: str,
-                               arguments: dict[str, object], name: str) -> float:
+                               arguments: dict[str, Any], name: str) -> float:
                 short = await loaded(cmd, cmd_env, cache / f"{name}.short", cwd, tool, arguments, SHORT)
                 long = await loaded(cmd, cmd_env, cache / f"{name}.long", cwd, tool, arguments, LONG)
                 return (long - short) / extra
