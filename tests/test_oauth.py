@@ -192,9 +192,13 @@ def test_malformed_authorization_is_a_clean_401(server: HttpServer, header: byte
 
 def test_a_100_kb_token_is_refused_and_the_server_lives_on(server: HttpServer, idp: list[Endpoint]) -> None:
     huge = "eyJ" + "A" * 100_000 + ".e30.sig"
-    response = post(server, huge)
-    # uvicorn refuses a header this large itself (400) before any code of ours sees it
-    assert response.status_code in (400, 401, 431), response.status_code
+    # uvicorn refuses a header this large itself (400) before any code of ours sees it, and closes the
+    # connection: when that happens while the client is still sending, the client sees a reset instead.
+    try:
+        status: int | None = post(server, huge).status_code
+    except httpx2.ReadError:
+        status = None
+    assert status in (None, 400, 401, 431), status
     assert post(server, idp[0].token("svc-full", server.url)).status_code == 200  # and it still serves
     no_secrets_in(server)
 
